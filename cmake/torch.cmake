@@ -1,0 +1,28 @@
+# LibTorch from the torch wheel: the project's .venv (scripts/setup.sh) or the first python3 that has torch.
+if(NOT DEFINED DITSTUDIO_TORCH_PREFIX)
+  set(_python "")
+  foreach(_candidate "${CMAKE_CURRENT_SOURCE_DIR}/.venv/bin/python" "$ENV{DITSTUDIO_VENV}/bin/python")
+    if(EXISTS "${_candidate}")
+      set(_python "${_candidate}")
+      break()
+    endif()
+  endforeach()
+  if(NOT _python)
+    find_program(_python python3 REQUIRED)
+  endif()
+  execute_process(COMMAND "${_python}" -c "import torch; print(torch.utils.cmake_prefix_path)"
+                  OUTPUT_VARIABLE _prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc ERROR_QUIET)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "No torch found for ${_python}: run scripts/setup.sh (it installs torch==2.11.0 into .venv)")
+  endif()
+  set(DITSTUDIO_TORCH_PREFIX "${_prefix}" CACHE PATH "torch.utils.cmake_prefix_path")
+endif()
+list(APPEND CMAKE_PREFIX_PATH "${DITSTUDIO_TORCH_PREFIX}")
+# The CUDA wheel's config looks for the CUDA toolkit (only needed to link; CPU machines run without a GPU) and
+# would probe the installed GPUs for their architecture: name Hopper instead, so no GPU is needed at configure time.
+if(NOT DEFINED TORCH_CUDA_ARCH_LIST)
+  set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "CUDA architectures for LibTorch's CUDA flags")
+endif()
+set(CMAKE_CUDA_STANDARD 17)
+find_package(Torch REQUIRED)
+message(STATUS "LibTorch ${Torch_VERSION} from ${DITSTUDIO_TORCH_PREFIX}")
