@@ -107,7 +107,7 @@ private slots:
 
     void nonUtf8HeaderIsRejected() {
         QTemporaryDir dir;
-        std::string header = R"({"t\xff":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+        std::string header = "{\"t\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
         const auto path = writeRaw(dir, "bad.safetensors", header, std::string(4, '\0'));
         QVERIFY(openError(path).contains("not valid UTF-8"));
     }
