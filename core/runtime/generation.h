@@ -1,0 +1,64 @@
+// One text-to-video generation from settings to frames, on one process (a rank of a group, or the whole job):
+// load (kept warm between jobs of the same model/dtype/device) → encode prompts → denoise → decode. Export is the
+// caller's (the worker or the CLI writes outputs). Stages are reported by name: "load", "encode", "denoise",
+// "decode".
+#pragma once
+#include "core/presets/generation_settings.h"
+#include "core/runtime/pipeline.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace ditstudio {
+
+struct GenerationCallbacks {
+    std::function<void(const std::string& stage)> onStage;
+    // After each denoising step; `StepInfo::latents` is x_t. Return false to cancel.
+    StepCallback onStep;
+    // Each chunk of decoded frames as the VAE produces it: uint8 [t, H, W, 3], index of its first frame.
+    std::function<void(const at::Tensor& frames, int64_t firstFrame)> onFrames;
+};
+
+struct GenerationResult {
+    at::Tensor frames;  // uint8 [T, H, W, 3]
+    at::Tensor latents; // final latents [1, C, F, h, w] (float32, CPU): saved before decode so decode can be retried
+    std::map<std::string, double> stageSeconds;
+    int64_t seed = 0;   // the seed actually used (random / increment resolved by the caller)
+};
+
+// The pieces of a loaded model (any layout ModelFolder understands, or the golden tiny set).
+struct LoadedModel;
+
+class Generator {
+public:
+    Generator(std::filesystem::path modelDir, at::Device device, at::ScalarType dtype);
+    ~Generator();
+    Generator(const Generator&) = delete;
+    Generator& operator=(const Generator&) = delete;
+
+    // Throws ConfigError/ModelError with a clear message; CancelledError when cancelled.
+    GenerationResult generate(const GenerationSettings& settings, const GenerationCallbacks& callbacks = {},
+                              const std::atomic<bool>* cancel = nullptr);
+
+    // The latent-to-RGB projection of this model (16×3 + 3), for live previews.
+    const at::Tensor& previewFactors() const;
+    const at::Tensor& previewBias() const;
+    const LoadedModel& model() const;
+
+private:
+    std::unique_ptr<LoadedModel> model_;
+};
+
+// Predicted clean latent x0 = x_t − σ_t·v → RGB uint8 [F, h, w, 3] via rgb = x0ᵀ·M + b, mapped from [−1, 1].
+at::Tensor latentPreview(const at::Tensor& latents, const at::Tensor& factors, const at::Tensor& bias);
+// The Wan 2.1 factors of the architecture page: M [16, 3], b [3].
+at::Tensor wan21PreviewFactors();
+at::Tensor wan21PreviewBias();
+
+} // namespace ditstudio
