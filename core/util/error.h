@@ -29,4 +29,10 @@ public:
     using Error::Error;
 };
 
+// Writing an output (video, image sequence, sidecar) failed; no partial file is left behind.
+class ExportError : public Error {
+public:
+    using Error::Error;
+};
+
 } // namespace ditstudio
