@@ -30,7 +30,12 @@ struct StepInfo {
     float timestep = 0;
     double stepSeconds = 0;
     double elapsedSeconds = 0;
-    const at::Tensor* latents = nullptr; // after this step
+    float sigma = 0;                      // σ of this step
+    const at::Tensor* latents = nullptr;  // x after this step
+    const at::Tensor* previous = nullptr; // x_t before this step
+    const at::Tensor* velocity = nullptr; // the guided velocity v of this step
+    // The predicted clean latent x0 = x_t − σ·v: what the video is becoming (live previews show this).
+    at::Tensor predictedClean() const;
 };
 // Called after every step; return false to cancel (the loop throws CancelledError within that step).
 using StepCallback = std::function<bool(const StepInfo&)>;
