@@ -8,13 +8,44 @@
 
 namespace ditstudio::io {
 
-WeightLoader::WeightLoader(const WeightSource& source, at::ScalarType dtype, at::Device device, std::string prefix)
-    : source_(source), dtype_(dtype), device_(device), prefix_(std::move(prefix)) {}
+namespace {
+thread_local const ScopedWeightInit* tlsWeightInit = nullptr;
+}
 
-bool WeightLoader::has(const std::string& name) const { return source_.contains(prefix_ + name); }
+ScopedWeightInit::ScopedWeightInit(WeightLoader::Initializer init, std::map<std::string, at::Tensor>* created)
+    : init_(std::move(init)), created_(created), previous_(tlsWeightInit) {
+    tlsWeightInit = this;
+}
+
+ScopedWeightInit::~ScopedWeightInit() { tlsWeightInit = previous_; }
+
+const ScopedWeightInit* ScopedWeightInit::current() { return tlsWeightInit; }
+
+WeightLoader::WeightLoader(const WeightSource& source, at::ScalarType dtype, at::Device device, std::string prefix)
+    : source_(source), dtype_(dtype), device_(device), prefix_(std::move(prefix)) {
+    if (const auto* scoped = ScopedWeightInit::current()) {
+        init_ = scoped->init();
+        created_ = scoped->created();
+    }
+}
+
+bool WeightLoader::has(const std::string& name) const {
+    return source_.contains(prefix_ + name) || (created_ && created_->count(prefix_ + name));
+}
+
+void WeightLoader::createMissing(Initializer init, std::map<std::string, at::Tensor>* created) {
+    init_ = std::move(init);
+    created_ = created;
+}
 
 at::Tensor WeightLoader::take(const std::string& name, std::vector<int64_t> expectedShape) {
     const std::string key = prefix_ + name;
+    if (!source_.contains(key) && init_ && created_) {
+        at::Tensor t = init_(key, expectedShape).to(device_, dtype_).contiguous();
+        (*created_)[key] = t;
+        taken_.insert(key);
+        return t;
+    }
     if (!source_.contains(key)) {
         throw ModelError(fmt::format("missing tensor '{}' (expected shape {}) in {}", key, shapeString(expectedShape),
                                      source_.origin()));

@@ -1,0 +1,58 @@
+// The demo model's training world: short clips of coloured shapes (circle, square, triangle, star, ring, cross)
+// moving, bouncing, growing, shrinking or spinning over plain backgrounds, each with a caption from templates
+// and paraphrases ("a red circle moving left on a blue background", "two yellow squares bounce"). Rendered with
+// ATen on any device, seeded and reproducible: the same (seed, index) gives the same clip and caption.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ditstudio::training {
+
+struct WorldSettings {
+    int64_t frames = 17;
+    int64_t height = 128;
+    int64_t width = 128;
+    int64_t maxObjects = 2;
+};
+
+struct ObjectSpec {
+    std::string shape, colour, motion;
+    float x0, y0;      // centre at frame 0, in [0, 1] of the frame
+    float size;        // radius as a fraction of the frame side
+    float speed;       // fraction of the frame per clip
+};
+
+struct Clip {
+    at::Tensor video; // [3, T, H, W] float32 in [-1, 1]
+    std::string caption;
+    std::vector<ObjectSpec> objects;
+    std::string background;
+};
+
+class SyntheticWorld {
+public:
+    explicit SyntheticWorld(WorldSettings settings = {}) : settings_(settings) {}
+
+    // Deterministic for (seed, index). Rendered on `device`.
+    Clip sample(uint64_t seed, uint64_t index, at::Device device = at::kCPU) const;
+    // Renders given objects (the sample path, and tests/preview of what a caption should look like).
+    at::Tensor render(const std::vector<ObjectSpec>& objects, const std::string& background, at::Device device) const;
+    // Every caption form the templates can produce, for training the tokenizer (count per seed sweep).
+    std::vector<std::string> captionCorpus(uint64_t seed, int64_t count) const;
+
+    static const std::vector<std::string>& shapes();
+    static const std::vector<std::string>& colours();
+    static const std::vector<std::string>& motions();
+    static const std::vector<std::string>& backgrounds();
+
+    const WorldSettings& settings() const { return settings_; }
+
+private:
+    WorldSettings settings_;
+};
+
+} // namespace ditstudio::training
