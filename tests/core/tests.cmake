@@ -1,2 +1,8 @@
 ditstudio_test(core core/test_safetensors.cpp)
 ditstudio_test(core core/test_golden.cpp)
+ditstudio_test(core core/test_umt5.cpp)
+ditstudio_test(core core/test_tokenizer.cpp)
+ditstudio_test(core core/test_presets.cpp)
+ditstudio_test(core core/test_export.cpp)
+ditstudio_test(core core/test_model_folder.cpp)
+target_compile_definitions(test_core_model_folder PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
