@@ -18,6 +18,12 @@ namespace ditstudio {
 class PresetError : public ConfigError {
 public:
     using ConfigError::ConfigError;
+    // `key` is the dotted setting the error is about ("vae.tile_size"); empty when it concerns the whole document.
+    PresetError(std::string key, const std::string& message) : ConfigError(message), key_(std::move(key)) {}
+    const std::string& key() const { return key_; }
+
+private:
+    std::string key_;
 };
 
 enum class SeedMode { Fixed, Random, Increment };
@@ -29,6 +35,7 @@ struct CompileSettings {
     bool dynamic = true;                  // compile.dynamic
     bool fullgraph = false;               // compile.fullgraph
     std::vector<std::string> models{"dit"}; // compile.models: subset of dit, vae, text_encoder
+    bool operator==(const CompileSettings&) const = default;
 };
 
 struct ParallelSettings {
@@ -37,6 +44,7 @@ struct ParallelSettings {
     bool cfgParallel = false; // parallel.cfg_parallel
     std::string device = "auto"; // parallel.device: auto|cpu|cuda
     std::vector<int> gpus;   // parallel.gpus: GPU indices; empty = the first world-size GPUs
+    bool operator==(const ParallelSettings&) const = default;
 };
 
 struct VaeSettings {
@@ -45,6 +53,7 @@ struct VaeSettings {
     int64_t tileWidth = 52;
     int64_t tileStrideHeight = 15;  // vae.tile_stride: [h, w]
     int64_t tileStrideWidth = 26;
+    bool operator==(const VaeSettings&) const = default;
 };
 
 struct ExportSettings {
@@ -52,6 +61,7 @@ struct ExportSettings {
     int quality = 80;                        // export.quality: 1..100 (maps to CRF / palette size)
     std::string directory;                   // export.directory: empty = the XDG videos dir / DiT Studio
     std::string filenameTemplate = "{date}_{time}_{seed}"; // export.filename
+    bool operator==(const ExportSettings&) const = default;
 };
 
 struct GenerationSettings {
@@ -77,11 +87,16 @@ struct GenerationSettings {
     ParallelSettings parallel;        // parallel: {...}
     ExportSettings exportSettings;    // export: {...}
 
+    bool operator==(const GenerationSettings&) const = default;
+
+    // Keys missing from a document keep the defaults above; `schema_version` missing means 1.
     nlohmann::json toJson() const;
     // Strict: unknown keys, wrong types and out-of-range values throw PresetError naming the key.
     static GenerationSettings fromJson(const nlohmann::json& json);
     // Applies "key=value" overrides (dotted keys: "vae.tiled=false", "parallel.ulysses=2").
+    // The value is read as YAML ("[20, 40]", "{tiled: false}", "a cat"); on error *this is unchanged.
     void applyOverride(const std::string& assignment);
+    // Throws PresetError whose key() names the first offending setting.
     void validate() const;
 };
 
