@@ -11,10 +11,35 @@
 
 namespace ditstudio::verify {
 
-// Reduced precision (bf16/fp16) is compared with the float32 reference within these bounds, measured on the CPU in
-// bfloat16 with the vae_tiny weights (rel. L2 ≈ 0.01, uint8 frames off by up to ≈ 10) with headroom.
-constexpr double kReducedRelL2Tolerance = 0.05;
-constexpr int kReducedU8Tolerance = 24;
+// Reduced precision (bf16/fp16) is compared with the float32 reference within these bounds: about 3× the drift
+// measured on the CPU with the vae_tiny weights (bf16: rel. L2 0.0139 decode, 0.0138 tiled, 0.0061 encode, uint8
+// frames off by up to 5; fp16: 0.0017 and 1).
+constexpr double kReducedRelL2Tolerance = 0.04;
+constexpr int kReducedU8Tolerance = 12;
+
+// Float32 on CUDA: cuDNN convolutions default to TF32 (≈1e-3 relative error), which is not what the float32 reference
+// computed; IEEE float32 convolutions for the duration of the check.
+class IeeeConvolutionScope {
+public:
+    explicit IeeeConvolutionScope(bool active) : active_(active) {
+        if (active_) {
+            saved_ = at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV);
+            at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV,
+                                                    at::Float32Precision::IEEE);
+        }
+    }
+    ~IeeeConvolutionScope() {
+        if (active_) {
+            at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, saved_);
+        }
+    }
+    IeeeConvolutionScope(const IeeeConvolutionScope&) = delete;
+    IeeeConvolutionScope& operator=(const IeeeConvolutionScope&) = delete;
+
+private:
+    bool active_;
+    at::Float32Precision saved_ = at::Float32Precision::NONE;
+};
 
 static std::pair<int64_t, int64_t> pairSetting(const CaseContext& ctx, const char* key) {
     const auto& e = ctx.entry;
@@ -45,6 +70,7 @@ void checkVae(const CaseContext& ctx, CaseResult& result) {
     const WanVAE vae(weights, cfg, ctx.options.dtype, ctx.options.device);
 
     const bool reduced = ctx.options.dtype != at::kFloat;
+    const IeeeConvolutionScope ieee(!reduced && ctx.options.device.is_cuda());
     const std::string suffix = reduced ? fmt::format("({} vs fp32)", c10::toString(ctx.options.dtype)) : "";
     const double relTol = reduced ? kReducedRelL2Tolerance : kRelL2Tolerance;
 
