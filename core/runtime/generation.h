@@ -46,6 +46,12 @@ public:
     GenerationResult generate(const GenerationSettings& settings, const GenerationCallbacks& callbacks = {},
                               const std::atomic<bool>* cancel = nullptr);
 
+    // Where the guided velocity comes from (default: localGuidedVelocity). Sequence/CFG parallelism installs its
+    // own (parallel/), so that every rank of a group runs this same generate().
+    using VelocityFactory =
+        std::function<VelocityFn(const WanDiT& dit, at::Tensor contextPositive, at::Tensor contextNegative, double cfgScale)>;
+    void setVelocityFactory(VelocityFactory factory);
+
     // The latent-to-RGB projection of this model (16×3 + 3), for live previews.
     const at::Tensor& previewFactors() const;
     const at::Tensor& previewBias() const;
@@ -53,6 +59,7 @@ public:
 
 private:
     std::unique_ptr<LoadedModel> model_;
+    VelocityFactory velocityFactory_;
 };
 
 // Predicted clean latent x0 = x_t − σ_t·v → RGB uint8 [F, h, w, 3] via rgb = x0ᵀ·M + b, mapped from [−1, 1].

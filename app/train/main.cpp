@@ -1,0 +1,55 @@
+// ditstudio-train: trains the embedded demo model (see core/training/demo_trainer.h).
+#include "core/training/demo_trainer.h"
+#include "core/util/error.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+    using namespace ditstudio;
+    CLI::App app{"Train the DiT Studio demo model on the synthetic shape world"};
+    training::DemoTrainSettings s;
+    std::string out = "demo-model", device = "cpu";
+    app.add_option("--out", out, "Output folder (stages already complete there are skipped: resumable)");
+    app.add_option("--device", device, "cpu or cuda");
+    app.add_option("--seed", s.seed);
+    app.add_option("--vae-steps", s.vaeSteps);
+    app.add_option("--vae-batch", s.vaeBatch);
+    app.add_option("--vae-seconds", s.vaeSeconds, "Time budget of the VAE stage");
+    app.add_option("--vae-dim", s.vaeDim);
+    app.add_option("--clips", s.datasetClips, "Clips in the DiT's training set");
+    app.add_option("--dit-steps", s.ditSteps);
+    app.add_option("--dit-batch", s.ditBatch);
+    app.add_option("--dit-seconds", s.ditSeconds, "Time budget of the DiT stage");
+    app.add_option("--dit-layers", s.dit.numLayers);
+    app.add_option("--dit-dim", s.dit.dim);
+    app.add_option("--dit-heads", s.dit.numHeads);
+    app.add_option("--frames", s.frames);
+    app.add_option("--size", s.height, "Height = width of the training clips");
+    app.add_option("--commit", s.trainingCommit, "Commit recorded in the manifest");
+    CLI11_PARSE(app, argc, argv);
+    s.width = s.height;
+    s.outDir = out;
+    s.dit.ffnDim = 4 * s.dit.dim;
+    spdlog::set_level(spdlog::level::info);
+    try {
+        if (device == "cuda") {
+            if (!at::hasCUDA()) {
+                std::cerr << "error: --device cuda, but no CUDA device is available\n";
+                return 2;
+            }
+            s.device = at::Device(at::kCUDA, 0);
+            at::globalContext().setAllowTF32CuBLAS(true);
+            at::globalContext().setAllowTF32CuDNN(true);
+        }
+        training::trainDemoModel(s);
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,425 @@
+#include "core/training/demo_trainer.h"
+
+#include "core/io/safetensors.h"
+#include "core/io/weight_loader.h"
+#include "core/models/umt5.h"
+#include "core/models/wan_vae.h"
+#include "core/tokenizer/umt5_tokenizer.h"
+#include "core/training/synthetic_world.h"
+#include "core/util/error.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sentencepiece_trainer.h>
+#include <spdlog/spdlog.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numbers>
+#include <random>
+
+namespace ditstudio::training {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+WanDiTConfig DemoTrainSettings::defaultDiT() {
+    WanDiTConfig c;
+    c.dim = 192;
+    c.ffnDim = 768;
+    c.numHeads = 6; // head dim 32: RoPE split 12/10/10
+    c.numLayers = 4;
+    c.textDim = 64;
+    c.freqDim = 256;
+    return c;
+}
+
+namespace {
+
+UMT5Config textEncoderConfig(int64_t vocab) {
+    UMT5Config c;
+    c.vocab = vocab;
+    c.dim = 64;
+    c.dimAttn = 64;
+    c.dimFfn = 128;
+    c.numHeads = 4;
+    c.numLayers = 2;
+    c.numBuckets = 32;
+    return c;
+}
+
+// Initial values by role: norms 1, biases 0, embeddings N(0, 1), the DiT head 0 (a zero velocity to start),
+// everything else N(0, 1/fan_in).
+at::Tensor initialValue(const std::string& name, const std::vector<int64_t>& shape, at::Device device) {
+    auto opts = at::TensorOptions().dtype(at::kFloat).device(device);
+    const bool isNorm = name.find("gamma") != std::string::npos ||
+                        (shape.size() == 1 && name.find("norm") != std::string::npos && name.ends_with("weight"));
+    at::Tensor t;
+    if (isNorm) {
+        t = at::ones(shape, opts);
+    } else if (name.ends_with(".bias")) {
+        t = at::zeros(shape, opts);
+    } else if (name == "head.head.weight") {
+        t = at::zeros(shape, opts);
+    } else if (name.find("token_embedding") != std::string::npos) {
+        t = at::randn(shape, opts);
+    } else if (name.find("pos_embedding") != std::string::npos) {
+        t = at::randn(shape, opts) * 0.1;
+    } else if (name.find("modulation") != std::string::npos) {
+        t = at::randn(shape, opts) / std::sqrt(static_cast<double>(shape.back()));
+    } else {
+        int64_t fanIn = 1;
+        for (size_t i = 1; i < shape.size(); ++i) {
+            fanIn *= shape[i];
+        }
+        t = at::randn(shape, opts) / std::sqrt(static_cast<double>(std::max<int64_t>(fanIn, 1)));
+    }
+    return t.requires_grad_(true);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> asList(const std::map<std::string, at::Tensor>& m,
+                                                       at::ScalarType dtype = at::kFloat) {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (const auto& [k, v] : m) {
+        out.emplace_back(k, v.detach().to(at::kCPU, dtype));
+    }
+    return out;
+}
+
+std::vector<at::Tensor> parameters(const std::map<std::string, at::Tensor>& m) {
+    std::vector<at::Tensor> out;
+    for (const auto& [k, v] : m) {
+        out.push_back(v);
+    }
+    return out;
+}
+
+class CurveWriter {
+public:
+    CurveWriter(const fs::path& path, bool append) : out_(path, append ? std::ios::app : std::ios::trunc) {
+        if (!append) {
+            out_ << "step,loss,seconds\n";
+        }
+    }
+    void add(int64_t step, double loss, double seconds) { out_ << step << "," << loss << "," << seconds << "\n"; }
+
+private:
+    std::ofstream out_;
+};
+
+// Video batch [B, 3, T, H, W] from the world, on the device.
+at::Tensor videoBatch(const SyntheticWorld& world, uint64_t seed, uint64_t first, int64_t count, at::Device device,
+                      std::vector<std::string>* captions = nullptr) {
+    std::vector<at::Tensor> clips;
+    for (int64_t i = 0; i < count; ++i) {
+        Clip c = world.sample(seed, first + static_cast<uint64_t>(i), device);
+        clips.push_back(c.video);
+        if (captions) {
+            captions->push_back(c.caption);
+        }
+    }
+    return at::stack(clips);
+}
+
+nlohmann::json vaeJson(int64_t dim, const std::vector<float>& mean, const std::vector<float>& stdev) {
+    return {{"dim", dim}, {"z_dim", 16}, {"dim_mult", {1, 2, 4, 4}}, {"num_res_blocks", 2},
+            {"temperal_downsample", {false, true, true}}, {"latent_mean", mean}, {"latent_std", stdev}};
+}
+
+void progress(const char* stage, int64_t step, int64_t total, double loss, Clock::time_point start) {
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    const double rate = step / std::max(secs, 1e-9);
+    spdlog::info("[{}] step {}/{} loss {:.5f} {:.1f} it/s ETA {:.0f}s", stage, step, total, loss, rate,
+                 (total - step) / std::max(rate, 1e-9));
+}
+
+} // namespace
+
+void trainDemoModel(const DemoTrainSettings& s) {
+    fs::create_directories(s.outDir / "tokenizer");
+    fs::create_directories(s.outDir / "curves");
+    at::manual_seed(s.seed);
+    WorldSettings ws{s.frames, s.height, s.width, 2};
+    SyntheticWorld world(ws);
+
+    // 1. Tokenizer.
+    const fs::path spm = s.outDir / "tokenizer" / "spiece.model";
+    if (!fs::exists(spm)) {
+        const fs::path corpus = s.outDir / "tokenizer" / "corpus.txt";
+        {
+            std::ofstream out(corpus);
+            for (const auto& c : world.captionCorpus(s.seed + 1000, 20000)) {
+                out << c << "\n";
+            }
+        }
+        const auto status = sentencepiece::SentencePieceTrainer::Train(fmt::format(
+            "--input={} --model_prefix={} --vocab_size={} --model_type=unigram --character_coverage=1.0 "
+            "--pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --hard_vocab_limit=false --minloglevel=2",
+            corpus.string(), (s.outDir / "tokenizer" / "spiece").string(), s.vocabSize));
+        if (!status.ok()) {
+            throw Error(fmt::format("SentencePiece training failed: {}", status.ToString()));
+        }
+        fs::remove(corpus);
+        fs::remove(s.outDir / "tokenizer" / "spiece.vocab");
+        spdlog::info("[tokenizer] trained {}", spm.string());
+    }
+    const auto tokenizer = UMT5Tokenizer::fromFile(spm);
+    const UMT5Config t5cfg = textEncoderConfig(tokenizer.vocabSize());
+
+    // 2. Text encoder: frozen random UMT5 (the DiT's text embedding and cross-attention learn to read it).
+    const fs::path t5File = s.outDir / "text_encoder.safetensors";
+    if (!fs::exists(t5File)) {
+        std::map<std::string, at::Tensor> created;
+        {
+            io::ScopedWeightInit init([&](const std::string& n, const std::vector<int64_t>& sh) {
+                return initialValue(n, sh, at::kCPU);
+            }, &created);
+            const auto empty = io::WeightSource::fromTensors({}, "init");
+            UMT5Encoder probe(empty, t5cfg, at::kFloat, at::kCPU);
+        }
+        io::saveSafetensors(t5File, asList(created));
+        spdlog::info("[text encoder] {} tensors written to {}", created.size(), t5File.string());
+    }
+    const auto t5Weights = io::WeightSource::open(t5File);
+    const UMT5Encoder textEncoder(t5Weights, t5cfg, at::kFloat, s.device);
+
+    // 3. VAE.
+    const fs::path vaeFile = s.outDir / "vae.safetensors";
+    const fs::path vaeCkpt = s.outDir / "vae.ckpt.safetensors";
+    if (!fs::exists(vaeFile)) {
+        std::map<std::string, at::Tensor> weights;
+        int64_t startStep = 0;
+        WanVAEConfig raw = WanVAEConfig::fromJson(vaeJson(s.vaeDim, std::vector<float>(16, 0.f), std::vector<float>(16, 1.f)));
+        std::unique_ptr<WanVAE> vae;
+        {
+            std::optional<io::WeightSource> resume;
+            if (fs::exists(vaeCkpt)) {
+                resume = io::WeightSource::open(vaeCkpt);
+                const auto f = io::SafetensorsFile::open(vaeCkpt);
+                startStep = std::stoll(f.metadata().at("step"));
+                for (const auto& n : resume->names()) {
+                    weights[n] = resume->tensor(n).to(s.device, at::kFloat).clone().requires_grad_(true);
+                }
+            }
+            const auto source = io::WeightSource::fromTensors(weights, "vae-training");
+            io::ScopedWeightInit init([&](const std::string& n, const std::vector<int64_t>& sh) {
+                return initialValue(n, sh, s.device);
+            }, &weights);
+            vae = std::make_unique<WanVAE>(source, raw, at::kFloat, s.device);
+        }
+        torch::optim::AdamW opt(parameters(weights), torch::optim::AdamWOptions(s.vaeLr).weight_decay(1e-4));
+        CurveWriter curve(s.outDir / "curves" / "vae_loss.csv", startStep > 0);
+        const auto start = Clock::now();
+        int64_t step = startStep;
+        for (; step < s.vaeSteps; ++step) {
+            if (std::chrono::duration<double>(Clock::now() - start).count() > s.vaeSeconds) {
+                spdlog::info("[vae] time budget spent at step {}", step);
+                break;
+            }
+            at::Tensor x = videoBatch(world, s.seed, static_cast<uint64_t>(step) * s.vaeBatch, s.vaeBatch, s.device);
+            at::Tensor z = vae->encode(x);                              // [B, 16, 5, 16, 16]
+            at::Tensor zNoisy = z + 0.05 * at::randn_like(z);           // decoder robustness to imperfect latents
+            at::Tensor y = vae->decodeChunked(zNoisy, z.size(2));       // one causal pass, clamped
+            at::Tensor loss = at::l1_loss(y, x) + at::mse_loss(y, x) + 1e-4 * z.pow(2).mean();
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            if (step % 25 == 0 || step + 1 == s.vaeSteps) {
+                const double l = loss.item<double>();
+                curve.add(step, l, std::chrono::duration<double>(Clock::now() - start).count());
+                if (step % 100 == 0) {
+                    progress("vae", step, s.vaeSteps, l, start);
+                }
+            }
+            if (step > startStep && step % 500 == 0) {
+                io::saveSafetensors(vaeCkpt, asList(weights), {{"step", std::to_string(step)}});
+            }
+        }
+        // 4. Latent statistics of the trained encoder (per channel), for the normalisation the pipeline applies.
+        at::NoGradGuard noGrad;
+        std::vector<at::Tensor> zs;
+        for (int64_t i = 0; i < 64; i += 8) {
+            zs.push_back(vae->encode(videoBatch(world, s.seed + 7, i, 8, s.device)));
+        }
+        at::Tensor all = at::cat(zs).transpose(0, 1).reshape({16, -1}); // [16, N]
+        at::Tensor mean = all.mean(1).cpu(), stdev = all.std(1).clamp_min(1e-3).cpu();
+        std::vector<float> meanV(mean.data_ptr<float>(), mean.data_ptr<float>() + 16);
+        std::vector<float> stdV(stdev.data_ptr<float>(), stdev.data_ptr<float>() + 16);
+        io::saveSafetensors(vaeFile, asList(weights),
+                            {{"config", vaeJson(s.vaeDim, meanV, stdV).dump()}, {"steps", std::to_string(step)}});
+        fs::remove(vaeCkpt);
+        spdlog::info("[vae] saved {} after {} steps", vaeFile.string(), step);
+    }
+    const auto vaeSource = io::WeightSource::open(vaeFile);
+    const auto vaeMeta = io::SafetensorsFile::open(vaeFile).metadata();
+    const WanVAEConfig vaeCfg = WanVAEConfig::fromJson(nlohmann::json::parse(vaeMeta.at("config")));
+    const WanVAE vae(vaeSource, vaeCfg, at::kFloat, s.device);
+
+    // 5. Dataset: normalised latents and text embeddings (valid rows only; padded to textLength when batched).
+    const fs::path dataFile = s.outDir / "dataset.safetensors";
+    at::Tensor latents, contexts, lengths;
+    if (!fs::exists(dataFile)) {
+        at::NoGradGuard noGrad;
+        std::vector<at::Tensor> lat, ctx;
+        std::vector<int64_t> lens;
+        const int64_t chunk = 16;
+        int64_t maxLen = 1;
+        std::vector<at::Tensor> rawCtx;
+        for (int64_t i = 0; i < s.datasetClips; i += chunk) {
+            std::vector<std::string> captions;
+            at::Tensor x = videoBatch(world, s.seed + 100, i, std::min(chunk, s.datasetClips - i), s.device, &captions);
+            lat.push_back(vae.encode(x).cpu());
+            for (const auto& c : captions) {
+                const auto enc = tokenizer.encode(c, s.textLength);
+                at::Tensor e = textEncoder.encode(enc.ids.to(s.device), enc.mask.to(s.device)); // [1, L, 64]
+                rawCtx.push_back(e[0].slice(0, 0, enc.validTokens).cpu());
+                lens.push_back(enc.validTokens);
+                maxLen = std::max(maxLen, enc.validTokens);
+            }
+        }
+        for (auto& c : rawCtx) {
+            ctx.push_back(at::constant_pad_nd(c, {0, 0, 0, maxLen - c.size(0)}));
+        }
+        latents = at::cat(lat);
+        contexts = at::stack(ctx);
+        lengths = at::tensor(lens, at::kLong);
+        io::saveSafetensors(dataFile, {{"latents", latents}, {"contexts", contexts}, {"lengths", lengths}});
+        spdlog::info("[dataset] {} clips, latents {}, contexts {}", latents.size(0), c10::str(latents.sizes()),
+                     c10::str(contexts.sizes()));
+    } else {
+        const auto f = io::SafetensorsFile::open(dataFile);
+        latents = f.tensor("latents").clone();
+        contexts = f.tensor("contexts").clone();
+        lengths = f.tensor("lengths").clone();
+    }
+    latents = latents.to(s.device);
+    contexts = contexts.to(s.device);
+    at::Tensor emptyContext;
+    {
+        at::NoGradGuard noGrad;
+        const auto enc = tokenizer.encode("", s.textLength);
+        emptyContext = textEncoder.encode(enc.ids.to(s.device), enc.mask.to(s.device))[0]; // [L, 64]
+    }
+
+    // 6. DiT, flow matching: x_t = (1 − σ)·x0 + σ·ε, target v = ε − x0, t = 1000·σ.
+    const fs::path ditFile = s.outDir / "dit.safetensors";
+    const fs::path ditCkpt = s.outDir / "dit.ckpt.safetensors";
+    if (!fs::exists(ditFile)) {
+        std::map<std::string, at::Tensor> weights;
+        int64_t startStep = 0;
+        std::unique_ptr<WanDiT> dit;
+        {
+            if (fs::exists(ditCkpt)) {
+                const auto resume = io::WeightSource::open(ditCkpt);
+                startStep = std::stoll(io::SafetensorsFile::open(ditCkpt).metadata().at("step"));
+                for (const auto& n : resume.names()) {
+                    weights[n] = resume.tensor(n).to(s.device, at::kFloat).clone().requires_grad_(true);
+                }
+            }
+            const auto source = io::WeightSource::fromTensors(weights, "dit-training");
+            io::ScopedWeightInit init([&](const std::string& n, const std::vector<int64_t>& sh) {
+                return initialValue(n, sh, s.device);
+            }, &weights);
+            dit = std::make_unique<WanDiT>(source, s.dit, at::kFloat, s.device);
+        }
+        torch::optim::AdamW opt(parameters(weights), torch::optim::AdamWOptions(s.ditLr).weight_decay(1e-4));
+        CurveWriter curve(s.outDir / "curves" / "dit_loss.csv", startStep > 0);
+        const auto start = Clock::now();
+        const int64_t n = latents.size(0), L = s.textLength;
+        auto opts = at::TensorOptions().device(s.device);
+        int64_t step = startStep;
+        for (; step < s.ditSteps; ++step) {
+            if (std::chrono::duration<double>(Clock::now() - start).count() > s.ditSeconds) {
+                spdlog::info("[dit] time budget spent at step {}", step);
+                break;
+            }
+            // Cosine learning-rate decay to 10 %.
+            const double lr = s.ditLr * (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * step / static_cast<double>(s.ditSteps))));
+            for (auto& group : opt.param_groups()) {
+                static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+            }
+            at::Tensor idx = at::randint(n, {s.ditBatch}, opts.dtype(at::kLong));
+            at::Tensor x0 = latents.index_select(0, idx);               // [B, 16, F, h, w]
+            at::Tensor ctxValid = contexts.index_select(0, idx);        // [B, maxLen, 64]
+            at::Tensor ctx = at::constant_pad_nd(ctxValid, {0, 0, 0, L - ctxValid.size(1)}); // [B, L, 64]
+            at::Tensor drop = at::rand({s.ditBatch, 1, 1}, opts.dtype(at::kFloat)) < s.captionDropout;
+            ctx = at::where(drop, emptyContext.unsqueeze(0), ctx);
+            // σ: shifted uniform (shift 3), weighting the high-noise steps the sampler spends most time in.
+            at::Tensor u = at::rand({s.ditBatch}, opts.dtype(at::kFloat));
+            at::Tensor sigma = 3.0 * u / (1.0 + 2.0 * u);
+            at::Tensor eps = at::randn_like(x0);
+            at::Tensor sig = sigma.view({-1, 1, 1, 1, 1});
+            at::Tensor xt = (1 - sig) * x0 + sig * eps;
+            at::Tensor v = dit->forward(xt, sigma * 1000.0, ctx);
+            at::Tensor loss = at::mse_loss(v, eps - x0);
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            if (step % 25 == 0 || step + 1 == s.ditSteps) {
+                const double l = loss.item<double>();
+                curve.add(step, l, std::chrono::duration<double>(Clock::now() - start).count());
+                if (step % 200 == 0) {
+                    progress("dit", step, s.ditSteps, l, start);
+                }
+            }
+            if (step > startStep && step % 1000 == 0) {
+                io::saveSafetensors(ditCkpt, asList(weights), {{"step", std::to_string(step)}});
+            }
+        }
+        io::saveSafetensors(ditFile, asList(weights, at::kBFloat16),
+                            {{"config", s.dit.toJson().dump()}, {"steps", std::to_string(step)}});
+        fs::remove(ditCkpt);
+        spdlog::info("[dit] saved {} after {} steps", ditFile.string(), step);
+    }
+
+    // 7. Preview factors: least squares from normalised latents to the clip's colours at latent resolution.
+    nlohmann::json preview;
+    {
+        at::NoGradGuard noGrad;
+        at::Tensor z = latents.slice(0, 0, 64).to(at::kFloat);                 // [N, 16, F, h, w]
+        at::Tensor video = vae.decodeChunked(z.slice(0, 0, 16), z.size(2)); // [16, 3, T, H, W]
+        // Latent frame 0 ↔ pixel frame 0, latent frame k ↔ mean of pixel frames 4k−3 … 4k.
+        std::vector<at::Tensor> frames{video.slice(2, 0, 1)};
+        for (int64_t k = 1; k < z.size(2); ++k) {
+            frames.push_back(video.slice(2, 4 * k - 3, 4 * k + 1).mean(2, true));
+        }
+        at::Tensor target = at::avg_pool3d(at::cat(frames, 2), {1, 8, 8});      // [16, 3, F, h, w]
+        at::Tensor a = z.slice(0, 0, 16).permute({0, 2, 3, 4, 1}).reshape({-1, 16});
+        a = at::cat({a, at::ones({a.size(0), 1}, a.options())}, 1);              // [M, 17]
+        at::Tensor b = target.permute({0, 2, 3, 4, 1}).reshape({-1, 3});         // [M, 3]
+        at::Tensor sol = std::get<0>(at::linalg_lstsq(a.cpu().to(at::kDouble), b.cpu().to(at::kDouble)));
+        sol = sol.to(at::kFloat);
+        std::vector<std::vector<float>> m(16, std::vector<float>(3));
+        for (int i = 0; i < 16; ++i) {
+            for (int j = 0; j < 3; ++j) {
+                m[i][j] = sol[i][j].item<float>();
+            }
+        }
+        preview = {{"latent_rgb_factors", m},
+                   {"latent_rgb_bias", {sol[16][0].item<float>(), sol[16][1].item<float>(), sol[16][2].item<float>()}}};
+    }
+
+    // 8. Manifest.
+    nlohmann::json manifest = {
+        {"format_version", 1},
+        {"name", "DiT Studio demo (shapes)"},
+        {"description", "A small Wan 2.1-architecture text-to-video model trained by DiT Studio on a synthetic world "
+                        "of coloured shapes moving over plain backgrounds."},
+        {"dit", {{"file", "dit.safetensors"}, {"config", s.dit.toJson()}}},
+        {"vae", {{"file", "vae.safetensors"}, {"config", nlohmann::json::parse(vaeMeta.at("config"))}}},
+        {"text_encoder", {{"file", "text_encoder.safetensors"}, {"config", t5cfg.toJson()}}},
+        {"tokenizer", {{"file", "tokenizer/spiece.model"}}},
+        {"text_length", s.textLength},
+        {"preview", preview},
+        {"default_preset", "demo-cpu"},
+        {"license", "Apache-2.0 (weights trained by the DiT Studio project on synthetic data it generates)"},
+        {"training_commit", s.trainingCommit}};
+    std::ofstream(s.outDir / "ditstudio-model.json") << manifest.dump(2) << "\n";
+    fs::remove(dataFile);
+    spdlog::info("[manifest] {}", (s.outDir / "ditstudio-model.json").string());
+}
+
+} // namespace ditstudio::training

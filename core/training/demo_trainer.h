@@ -1,0 +1,44 @@
+// Trains the embedded demo model — the same Wan architecture (DiT, VAE, UMT5 encoder + SentencePiece tokenizer)
+// at a small size — on the synthetic shape world, with LibTorch autograd through the inference model classes.
+// Stages, each resumable from the files it leaves in the output folder:
+//   tokenizer (SentencePiece trained on the caption corpus) → text encoder (a frozen, randomly initialised UMT5)
+//   → VAE (autoencoder) → latent statistics → dataset (latents + text embeddings) → DiT (flow matching)
+//   → preview factors (latent → RGB least squares) → manifest (ditstudio-model.json).
+// Loss curves go to <out>/curves/*.csv.
+#pragma once
+#include "core/models/wan_dit.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace ditstudio::training {
+
+struct DemoTrainSettings {
+    std::filesystem::path outDir = "demo-model";
+    at::Device device = at::kCPU;
+    uint64_t seed = 1;
+    int64_t frames = 17, height = 128, width = 128;
+    int64_t vocabSize = 160;
+    int64_t textLength = 512;     // context length of the pipeline (padded rows are zero)
+    int64_t vaeDim = 16;
+    int64_t vaeSteps = 1500, vaeBatch = 4;
+    double vaeLr = 1e-3;
+    double vaeSeconds = 1e9;      // stop a stage early when its time budget is spent
+    int64_t datasetClips = 4096;
+    int64_t ditSteps = 4000, ditBatch = 32;
+    double ditLr = 4e-4;
+    double ditSeconds = 1e9;
+    double captionDropout = 0.1;  // share of samples trained with the empty prompt (for guidance)
+    WanDiTConfig dit = defaultDiT();
+    std::string trainingCommit;   // recorded in the manifest
+
+    static WanDiTConfig defaultDiT();
+};
+
+// Runs every stage that is not already complete in outDir. Progress through spdlog.
+void trainDemoModel(const DemoTrainSettings& settings);
+
+} // namespace ditstudio::training
