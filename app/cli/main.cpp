@@ -1,11 +1,13 @@
 // ditstudio-cli: the engine from a terminal. `verify` proves parity against golden vectors.
 #include "core/tokenizer/umt5_tokenizer.h"
+#include "core/presets/preset_store.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -61,6 +63,37 @@ static int runTokenize(const std::string& tokenizerPath, const std::string& prom
     return 0;
 }
 
+// `presets [list]`, `presets show NAME|FILE`, `presets validate FILE`: exit 1 when a preset does not load.
+static int runPresets(const std::string& action, const std::string& target, const std::string& builtinDir,
+                      const std::string& userDir) {
+    try {
+        const std::filesystem::path builtin(builtinDir), user(userDir);
+        const PresetStore store(builtin.empty() ? PresetStore::defaultBuiltinDir() : builtin,
+                                user.empty() ? PresetStore::defaultUserDir() : user);
+        if (action == "show") {
+            std::cout << toYaml(store.load(target));
+            return 0;
+        }
+        if (action == "validate") {
+            const GenerationSettings settings = loadPresetFile(target);
+            std::cout << target << ": valid preset '" << settings.name << "'\n";
+            return 0;
+        }
+        std::cout << "built-in: " << store.builtinDir().string() << "\nuser:     " << store.userDir().string() << "\n";
+        for (const auto& entry : store.list()) {
+            std::cout << fmt::format("{:<24} {:<9} {}\n", entry.name, entry.builtin ? "built-in" : "user",
+                                     entry.error.empty() ? entry.description : "ERROR " + entry.error);
+        }
+        return 0;
+    } catch (const PresetError& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    }
+}
+
 int main(int argc, char** argv) {
     CLI::App app{"DiT Studio command line: verify, generate, bench"};
     app.require_subcommand(1);
@@ -84,6 +117,19 @@ int main(int argc, char** argv) {
     tokenize->add_option("prompt", prompt, "The prompt")->required();
     tokenize->add_option("--seq-len", seqLen, "Padded length (EOS included)")->check(CLI::PositiveNumber);
 
+    auto* presets = app.add_subcommand("presets", "List built-in and user presets, show one, or validate a file");
+    presets->require_subcommand(0, 1)->fallthrough();
+    std::string presetTarget, presetBuiltinDir, presetUserDir;
+    presets->add_option("--builtin-dir", presetBuiltinDir, "Built-in presets (default: the installed ones)");
+    presets->add_option("--user-dir", presetUserDir, "User presets (default: $XDG_CONFIG_HOME/ditstudio/presets)");
+    presets->add_subcommand("list", "Every preset with its description, or its error");
+    presets->add_subcommand("show", "Print a preset as YAML, every setting included")
+        ->add_option("name", presetTarget, "Preset name or .yaml file")
+        ->required();
+    presets->add_subcommand("validate", "Check a preset file; errors give the line and column")
+        ->add_option("file", presetTarget, "Preset .yaml file")
+        ->required();
+
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::from_str(logLevel));
     if (*verify) {
@@ -91,6 +137,11 @@ int main(int argc, char** argv) {
     }
     if (*tokenize) {
         return runTokenize(tokenizerPath, prompt, seqLen);
+    }
+    if (*presets) {
+        const auto chosen = presets->get_subcommands();
+        return runPresets(chosen.empty() ? "list" : chosen.front()->get_name(), presetTarget, presetBuiltinDir,
+                          presetUserDir);
     }
     return 0;
 }
