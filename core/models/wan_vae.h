@@ -33,8 +33,9 @@ struct WanVAEConfig {
 
     int64_t spatialFactor() const;  // 2^(levels − 1) = 8
     int64_t temporalFactor() const; // 2^(temporal downsamples) = 4
-    // Infers dim (encoder.conv1.weight [dim, 3, 3, 3, 3]) and zDim (conv2.weight [z, z, 1, 1, 1]); the rest keeps the
-    // defaults. Accepts official and DiffSynth (`model.`) keys.
+    // Infers dim (encoder.conv1.weight [dim, 3, 3, 3, 3]), zDim (conv2.weight [z, z, 1, 1, 1]), numResBlocks (the
+    // count of encoder.downsamples entries) and temporalDownsample (which resamples have a time_conv); dimMult and the
+    // latent statistics keep the defaults. Accepts official and DiffSynth (`model.`) keys.
     static WanVAEConfig fromWeights(const io::WeightSource& source);
     // The reference's names: dim, z_dim, dim_mult, num_res_blocks, temperal_downsample, latent_mean, latent_std;
     // missing keys keep the defaults, wrong types are a ConfigError naming the key.
