@@ -30,11 +30,12 @@ struct EnumName {
 
 constexpr EnumName<SeedMode> kSeedModes[] = {
     {SeedMode::Fixed, "fixed"}, {SeedMode::Random, "random"}, {SeedMode::Increment, "increment"}};
-constexpr EnumName<CompileMode> kCompileModes[] = {{CompileMode::None, "none"},
-                                                   {CompileMode::Default, "default"},
-                                                   {CompileMode::ReduceOverhead, "reduce-overhead"},
-                                                   {CompileMode::MaxAutotune, "max-autotune"},
-                                                   {CompileMode::MaxAutotuneNoCudagraphs, "max-autotune-no-cudagraphs"}};
+constexpr EnumName<CompileMode> kCompileModes[] = {
+    {CompileMode::None, "none"},
+    {CompileMode::Default, "default"},
+    {CompileMode::ReduceOverhead, "reduce-overhead"},
+    {CompileMode::MaxAutotune, "max-autotune"},
+    {CompileMode::MaxAutotuneNoCudagraphs, "max-autotune-no-cudagraphs"}};
 constexpr EnumName<ExportFormat> kExportFormats[] = {{ExportFormat::Mp4, "mp4"},
                                                      {ExportFormat::WebM, "webm"},
                                                      {ExportFormat::Gif, "gif"},
@@ -272,7 +273,8 @@ void readObject(const SettingsNode& node, const std::string& group, const std::v
         known.push_back(field.key);
     }
     for (const auto& member : node.members) {
-        const auto field = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.key == member.key; });
+        const auto field =
+            std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.key == member.key; });
         const std::string path = group.empty() ? member.key : group + "." + member.key;
         if (field == fields.end()) {
             throw PresetError(path, located(member.keyWhere, unknownKeyMessage(member.key, group, known)));
@@ -285,7 +287,11 @@ void readObject(const SettingsNode& node, const std::string& group, const std::v
     }
 }
 
-#define DS_FIELD(key, body) FieldSpec{key, [](const SettingsNode& node, GenerationSettings& s, const std::string& path) body}
+// One leaf key: DS_FIELD("steps", { s.steps = readInt(node, path); }).
+#define DS_FIELD(key, body)                                                                                            \
+    FieldSpec {                                                                                                        \
+        key, [](const SettingsNode& node, GenerationSettings& s, const std::string& path) body                        \
+    }
 
 const std::vector<FieldSpec>& vaeFields() {
     static const std::vector<FieldSpec> fields{

@@ -2,9 +2,10 @@
 // reader does every key, type and range check. Each node knows where it came from ("presets/x.yaml:3:9"), and
 // errors are prefixed with that location. Internal to core/presets.
 //
-// Adding a setting: add the field to GenerationSettings (generation_settings.h), then its key to the reader table
-// in readSettings(), the writer in buildJson() and, if it has a range, a check in validate()
-// (generation_settings.cpp). toYaml, toJson, applyOverride and the preset store pick it up from there.
+// Adding a setting: add the field to GenerationSettings (generation_settings.h), then its key to the reader tables
+// (topFields() or a group's table), the writer buildJson() and, if it has a range, a check in validate(), all in
+// generation_settings.cpp. toYaml, toJson, applyOverride and the preset store pick it up from there. A change that
+// older presets would not fit bumps GenerationSettings::kSchemaVersion and adds a step to kMigrations.
 #pragma once
 #include "core/presets/generation_settings.h"
 
