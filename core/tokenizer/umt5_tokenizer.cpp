@@ -1,5 +1,6 @@
 #include "core/tokenizer/umt5_tokenizer.h"
 
+#include "core/tokenizer/tokenizer_json.h"
 #include "core/util/error.h"
 
 #include <ATen/ATen.h>
@@ -345,6 +346,66 @@ std::u32string removeTerminalEscapes(const std::u32string& s) {
     return out;
 }
 
+// ftfy's fix_latin_ligatures: the Latin ligatures and digraphs spelt out (their NFKC forms).
+std::u32string_view latinLigature(char32_t c) {
+    switch (c) {
+    case 0x0132: return U"IJ";
+    case 0x0133: return U"ij";
+    case 0x013F: return U"L\u00b7";
+    case 0x0140: return U"l\u00b7";
+    case 0x0149: return U"\u02bcn";
+    case 0x01C4: return U"D\u017d";
+    case 0x01C5: return U"D\u017e";
+    case 0x01C6: return U"d\u017e";
+    case 0x01C7: return U"LJ";
+    case 0x01C8: return U"Lj";
+    case 0x01C9: return U"lj";
+    case 0x01CA: return U"NJ";
+    case 0x01CB: return U"Nj";
+    case 0x01CC: return U"nj";
+    case 0x01F1: return U"DZ";
+    case 0x01F2: return U"Dz";
+    case 0x01F3: return U"dz";
+    case 0xFB00: return U"ff";
+    case 0xFB01: return U"fi";
+    case 0xFB02: return U"fl";
+    case 0xFB03: return U"ffi";
+    case 0xFB04: return U"ffl";
+    case 0xFB05: return U"st";
+    case 0xFB06: return U"st";
+    default: return {};
+    }
+}
+
+// ftfy's fix_character_width for the full-width ASCII block, the full-width signs and the ideographic space
+// (half-width katakana/hangul are left to the SentencePiece normaliser).
+char32_t fullWidthToNarrow(char32_t c) {
+    if (c >= 0xFF01 && c <= 0xFF5E) {
+        return c - 0xFF01 + 0x21;
+    }
+    switch (c) {
+    case 0x3000: return U' ';
+    case 0xFFE0: return 0xA2;
+    case 0xFFE1: return 0xA3;
+    case 0xFFE2: return 0xAC;
+    case 0xFFE4: return 0xA6;
+    case 0xFFE5: return 0xA5;
+    case 0xFFE6: return 0x20A9;
+    default: return c;
+    }
+}
+
+// ftfy's uncurl_quotes.
+char32_t uncurl(char32_t c) {
+    if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B)) {
+        return U'\'';
+    }
+    if (c >= 0x201C && c <= 0x201F) {
+        return U'"';
+    }
+    return c;
+}
+
 std::u32string ftfySubset(std::u32string s) {
     s = removeTerminalEscapes(s);
     if (s.find(U'<') == std::u32string::npos) {
@@ -352,15 +413,20 @@ std::u32string ftfySubset(std::u32string s) {
     }
     std::u32string out;
     out.reserve(s.size());
-    for (char32_t c : s) {
-        c = c1ToCp1252(c);
-        if (c >= 0x2018 && c <= 0x201B) {
-            c = U'\'';
-        } else if (c >= 0x201C && c <= 0x201F) {
-            c = U'"';
-        }
+    auto emit = [&](char32_t c) {
+        c = uncurl(fullWidthToNarrow(c));
         if (!isRemovedControl(c)) {
             out.push_back(c);
+        }
+    };
+    for (char32_t c : s) {
+        c = c1ToCp1252(c);
+        if (const auto spelt = latinLigature(c); !spelt.empty()) {
+            for (char32_t part : spelt) {
+                emit(part);
+            }
+        } else {
+            emit(c);
         }
     }
     return out;
@@ -408,25 +474,29 @@ UMT5Tokenizer UMT5Tokenizer::fromFile(const fs::path& path) {
     if (fs::is_directory(path)) {
         model = path / "spiece.model";
         if (!fs::exists(model)) {
-            if (fs::exists(path / "tokenizer.json")) {
-                throw FormatError(fmt::format(
-                    "{}: only tokenizer.json found; DiT Studio reads the SentencePiece model spiece.model (it ships in "
-                    "the same google/umt5-xxl folder of the Wan 2.1 download)",
-                    path.string()));
-            }
-            throw FormatError(fmt::format("{}: no spiece.model in this tokenizer folder", path.string()));
+            model = path / "tokenizer.json";
+        }
+        if (!fs::exists(model)) {
+            throw FormatError(fmt::format("{}: no spiece.model or tokenizer.json in this tokenizer folder",
+                                          path.string()));
         }
     } else if (!fs::exists(path)) {
         throw FormatError(fmt::format("{}: no such tokenizer file or folder", path.string()));
-    } else if (path.extension() == ".json") {
-        throw FormatError(fmt::format("{}: tokenizer.json is not read; give spiece.model or the folder holding it",
-                                      path.string()));
     }
     UMT5Tokenizer t;
     t.modelPath_ = model;
-    const auto status = t.processor_->Load(model.string());
-    if (!status.ok()) {
-        throw FormatError(fmt::format("{}: not a SentencePiece model: {}", model.string(), status.ToString()));
+    if (model.extension() == ".json") {
+        const std::string proto = sentencePieceProtoFromTokenizerJson(model);
+        const auto status = t.processor_->LoadFromSerializedProto(proto);
+        if (!status.ok()) {
+            throw FormatError(fmt::format("{}: SentencePiece rejected the model converted from this tokenizer.json: {}",
+                                          model.string(), status.ToString()));
+        }
+    } else {
+        const auto status = t.processor_->Load(model.string());
+        if (!status.ok()) {
+            throw FormatError(fmt::format("{}: not a SentencePiece model: {}", model.string(), status.ToString()));
+        }
     }
     t.eosId_ = t.processor_->eos_id();
     if (t.eosId_ < 0) {

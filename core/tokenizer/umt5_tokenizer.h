@@ -6,15 +6,19 @@
 //   1. the part of `ftfy.fix_text` that can change a prompt's ids, re-implemented here (ftfy is Python-only):
 //      - ANSI terminal escapes (ESC '[' digits/';' letter) are removed;
 //      - HTML entities are unescaped once more unless the text contains '<' (ftfy's "auto" HTML rule);
-//      - curly quotes become straight ones (U+2018–U+201B → ', U+201C–U+201F → ");
+//      - C1 control characters are read as Windows-1252 (U+0085 → "…", U+0092 → ’);
+//      - Latin ligatures are spelt out (ﬁ → fi, Ǉ → LJ, …), full-width ASCII and signs become narrow (Ａ → A);
+//      - curly quotes become straight ones (U+02BC, U+2018–U+201B → ', U+201C–U+201F → ");
 //      - control characters are removed (U+0000–0008, 000B, 000E–001F, 007F, U+206A–206F, U+FEFF,
 //        U+FFF9–FFFC); tabs, line feeds, form feeds and carriage returns stay (they are whitespace below);
 //      - invalid UTF-8 becomes U+FFFD (Python strings cannot hold invalid UTF-8 in the first place).
 //      NOT replicated: mojibake repair (fix_encoding, restore_byte_a0, replace_lossy_sequences,
-//      decode_inconsistent_utf8, fix_c1_controls), which needs ftfy's statistical tables, and ftfy's NFC
-//      normalisation, ligature and character-width fixes, which the SentencePiece model's own normaliser
-//      (NFKC-based in the mT5/umT5 models) already subsumes. A prompt with mojibake can therefore tokenise
-//      differently from the reference; clean UTF-8 prompts do not.
+//      decode_inconsistent_utf8), which needs ftfy's statistical tables; ftfy's NFC normalisation and its
+//      half-width katakana/hangul widening, which a SentencePiece model with an NFKC-based normaliser (nmt_nfkc,
+//      the library's default) subsumes. So a prompt with mojibake ("schÃ¶n") can tokenise
+//      differently from the reference. Checked against ftfy 6.3.1 + html + regex + HF `tokenizers` on 43 tricky
+//      prompts (entities, quotes, controls, whitespace, scripts, emoji, ligatures, full width): identical
+//      cleaned text and ids except for mojibake and NFC (ids still equal there, through the model's NFKC).
 //   2. `html.unescape` twice: every numeric reference (decimal/hex, with or without ';', Python's replacement
 //      rules for 0, surrogates, > U+10FFFF, C1 code points in cp1252 and non-characters) and the named entities
 //      of a built-in table: the HTML 4 set (Latin-1, symbols, Greek, punctuation; those valid without ';' are
@@ -38,9 +42,9 @@ namespace ditstudio {
 
 class UMT5Tokenizer {
 public:
-    // `path`: a spiece.model file, or a tokenizer folder (google/umt5-xxl) holding spiece.model. A folder that only
-    // has tokenizer.json is a FormatError saying so (that format is not read). Other failures name the file and
-    // quote SentencePiece's message.
+    // `path`: a spiece.model file, a HuggingFace tokenizer.json (Unigram; see tokenizer_json.h), or a tokenizer
+    // folder (google/umt5-xxl) holding either (spiece.model preferred). Failures name the file and quote
+    // SentencePiece's message.
     static UMT5Tokenizer fromFile(const std::filesystem::path& path);
 
     struct Encoded {

@@ -4,10 +4,13 @@
 #include "core/util/error.h"
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <sentencepiece_processor.h>
 #include <QtTest/QtTest>
 #include <sentencepiece_trainer.h>
 
 #include <fstream>
+#include <sstream>
 #include <memory>
 
 using namespace ditstudio;
@@ -28,6 +31,71 @@ const char* kCorpus[] = {
     "🐱 🐶 🌸 🚗 a cat 🐱 and a dog 🐶",
     "Crème brûlée, café, naïve: ¬ © ® é ü",
 };
+
+// The bytes of NormalizerSpec.precompiled_charsmap (ModelProto field 3 → field 2) in a serialized spiece.model:
+// what HuggingFace's converter copies into tokenizer.json.
+std::string precompiledCharsmap(const std::string& proto) {
+    auto readVarint = [](const std::string& b, size_t& i) {
+        uint64_t v = 0;
+        for (int shift = 0; i < b.size(); shift += 7) {
+            const auto byte = static_cast<unsigned char>(b[i++]);
+            v |= static_cast<uint64_t>(byte & 0x7F) << shift;
+            if (!(byte & 0x80)) {
+                break;
+            }
+        }
+        return v;
+    };
+    // Returns the payload of the first length-delimited field `number` of `message`.
+    auto findBytes = [&](const std::string& message, uint64_t number) -> std::string {
+        size_t i = 0;
+        while (i < message.size()) {
+            const uint64_t key = readVarint(message, i);
+            const uint64_t wire = key & 7;
+            if (wire == 0) {
+                readVarint(message, i);
+            } else if (wire == 1) {
+                i += 8;
+            } else if (wire == 5) {
+                i += 4;
+            } else if (wire == 2) {
+                const size_t length = readVarint(message, i);
+                if ((key >> 3) == number) {
+                    return message.substr(i, length);
+                }
+                i += length;
+            } else {
+                return {};
+            }
+        }
+        return {};
+    };
+    return findBytes(findBytes(proto, 3), 2);
+}
+
+std::string base64(const std::string& bytes) {
+    static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                           uint32_t(uint8_t(bytes[i + 2]));
+        for (int k = 3; k >= 0; --k) {
+            out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
+        }
+    }
+    if (i < bytes.size()) {
+        uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+        if (i + 1 < bytes.size()) {
+            v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+        }
+        out.push_back(kAlphabet[(v >> 18) & 63]);
+        out.push_back(kAlphabet[(v >> 12) & 63]);
+        out.push_back(i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=');
+        out.push_back('=');
+    }
+    return out;
+}
 
 } // namespace
 
@@ -54,6 +122,7 @@ private slots:
         QVERIFY(QDir(dir_.path()).mkpath("tok"));
         QVERIFY(QFile::rename(dir_.filePath("spiece.model"), dir_.filePath("tok/spiece.model")));
         tokenizer_ = std::make_unique<UMT5Tokenizer>(UMT5Tokenizer::fromFile(dir_.filePath("tok").toStdString()));
+        writeTokenizerJson(dir_.filePath("tok/spiece.model").toStdString(), dir_.filePath("json/tokenizer.json"));
         QCOMPARE(tokenizer_->eosId(), 1);
         QCOMPARE(tokenizer_->padId(), 0);
     }
@@ -186,6 +255,58 @@ private slots:
         QVERIFY(at::equal(tokenizer_->encode("  a   cat\n").ids, tokenizer_->encode("a cat").ids));
     }
 
+    void tokenizerJsonGivesTheSameIdsAsSpieceModel_data() {
+        QTest::addColumn<QString>("text");
+        for (const char* line : kCorpus) {
+            QTest::newRow(line) << QString::fromUtf8(line);
+        }
+        QTest::newRow("empty") << QString();
+        QTest::newRow("entities") << QString::fromUtf8("Tom &amp;amp; Jerry &eacute; &#x1F431;");
+        QTest::newRow("unseen") << QString::fromUtf8("\xF0\x9F\xA6\x84 zebra QXZ");
+        QTest::newRow("full width") << QString::fromUtf8("\xEF\xBC\xA1\xEF\xBC\xA2 a cat");
+        // Only the model's NFKC charsmap turns these into trained characters (circled three → 3, e + U+0301 → é).
+        QTest::newRow("nfkc from the charsmap") << QString::fromUtf8("<\xE2\x91\xA2 caf" "e\xCC\x81");
+    }
+    void tokenizerJsonGivesTheSameIdsAsSpieceModel() {
+        QFETCH(QString, text);
+        // A folder with only tokenizer.json (as HuggingFace writes it for a Unigram model) is read too.
+        const auto fromJson = UMT5Tokenizer::fromFile(dir_.filePath("json").toStdString());
+        QCOMPARE(fromJson.vocabSize(), tokenizer_->vocabSize());
+        const auto a = tokenizer_->encode(text.toStdString(), 64);
+        const auto b = fromJson.encode(text.toStdString(), 64);
+        QVERIFY2(at::equal(a.ids, b.ids), qPrintable(text));
+        QVERIFY(at::equal(a.mask, b.mask));
+    }
+
+    void tokenizerJsonErrorsNameTheField() {
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        auto expectError = [&](const std::string& json, const QString& fragment) {
+            const QString path = tmp.filePath("tokenizer.json");
+            QFile::remove(path);
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(json.c_str());
+            f.close();
+            try {
+                UMT5Tokenizer::fromFile(path.toStdString());
+                QFAIL(qPrintable("expected a FormatError for " + QString::fromStdString(json)));
+            } catch (const FormatError& e) {
+                QVERIFY2(QString(e.what()).contains(fragment), e.what());
+                QVERIFY2(QString(e.what()).contains("tokenizer.json"), e.what());
+            }
+        };
+        expectError("{}", "no \"model\" object");
+        expectError("{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}", "only Unigram");
+        expectError("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0.0]]}}",
+                    "no \"</s>\"");
+        expectError("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 5, \"vocab\": [[\"<unk>\", 0.0]]}}",
+                    "unk_id 5 is outside");
+        expectError("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\"]]}}",
+                    "model.vocab[0] must be [piece, score]");
+        expectError("{\"model\"", "not well-formed JSON");
+    }
+
     void fileErrorsAreClear() {
         QTemporaryDir tmp;
         QVERIFY(tmp.isValid());
@@ -202,7 +323,9 @@ private slots:
                 QVERIFY2(QString(e.what()).contains(fragment), e.what());
             }
         };
-        expectFormatError(tmp.path().toStdString(), "only tokenizer.json");
+        expectFormatError(tmp.path().toStdString(), "no \"model\" object");
+        QVERIFY(QFile::remove(tmp.filePath("tokenizer.json")));
+        expectFormatError(tmp.path().toStdString(), "no spiece.model or tokenizer.json");
         expectFormatError(tmp.filePath("nothing-here").toStdString(), "no such tokenizer");
         {
             QFile bad(tmp.filePath("bad.model"));
@@ -213,6 +336,44 @@ private slots:
     }
 
 private:
+    // tokenizer.json in the layout HuggingFace's T5 converter writes (transformers 5 / tokenizers 0.23).
+    static void writeTokenizerJson(const std::string& spieceModel, const QString& path) {
+        std::ifstream in(spieceModel, std::ios::binary);
+        std::stringstream bytes;
+        bytes << in.rdbuf();
+        sentencepiece::SentencePieceProcessor sp;
+        QVERIFY(sp.LoadFromSerializedProto(bytes.str()).ok());
+        nlohmann::json vocab = nlohmann::json::array();
+        for (int i = 0; i < sp.GetPieceSize(); ++i) {
+            vocab.push_back({sp.IdToPiece(i), sp.GetScore(i)});
+        }
+        const std::string charsmap = precompiledCharsmap(bytes.str());
+        QVERIFY(!charsmap.empty());
+        auto added = [](int id, const char* content) {
+            return nlohmann::json{{"id", id},        {"content", content}, {"single_word", false}, {"lstrip", false},
+                                  {"rstrip", false}, {"normalized", false}, {"special", true}};
+        };
+        const nlohmann::json metaspace = {
+            {"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "always"}, {"split", true}};
+        const nlohmann::json json = {
+            {"version", "1.0"},
+            {"truncation", nullptr},
+            {"padding", nullptr},
+            {"added_tokens", {added(0, "<pad>"), added(1, "</s>")}},
+            {"normalizer",
+             {{"type", "Sequence"},
+              {"normalizers",
+               {{{"type", "Precompiled"}, {"precompiled_charsmap", base64(charsmap)}},
+                {{"type", "Strip"}, {"strip_left", false}, {"strip_right", true}},
+                {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", "\u2581"}}}}}},
+            {"pre_tokenizer", metaspace},
+            {"post_processor", nullptr},
+            {"decoder", metaspace},
+            {"model", {{"type", "Unigram"}, {"unk_id", 2}, {"vocab", vocab}, {"byte_fallback", false}}}};
+        QVERIFY(QDir().mkpath(QFileInfo(path).path()));
+        std::ofstream(path.toStdString()) << json.dump();
+    }
+
     QTemporaryDir dir_;
     std::unique_ptr<UMT5Tokenizer> tokenizer_;
 };
