@@ -252,6 +252,20 @@ private slots:
         QCOMPARE(QString::fromStdString(caught.key), key);
     }
 
+    void everyTruncationOfAPresetLoadsOrFailsWithAPresetError() {
+        const std::string text = readText(builtinDir_ / "wan21-default.yaml");
+        int loaded = 0;
+        for (size_t length = 0; length <= text.size(); ++length) {
+            try {
+                loadPresetYaml(text.substr(0, length), "cut.yaml");
+                ++loaded;
+            } catch (const PresetError& e) {
+                QVERIFY2(QString::fromStdString(e.what()).startsWith("cut.yaml"), e.what());
+            }
+        }
+        QVERIFY(loaded > 0); // cuts at line ends leave valid presets
+    }
+
     void validateNamesTheKeyOfSettingsBuiltInCode() {
         GenerationSettings s;
         s.parallel.ulysses = 0;
