@@ -286,7 +286,7 @@ static ModelFolder openManifest(const fs::path& dir) {
         throw FormatError(fmt::format("{}: expected a JSON object, got {}", m.path.string(), m.json.type_name()));
     }
     m.checkKeys(m.json, "", {"format_version", "name", "dit", "vae", "text_encoder", "tokenizer", "preview",
-                             "default_preset", "license", "training_commit"});
+                             "default_preset", "license", "training_commit", "description", "text_length"});
     if (!m.json.contains("format_version") || !m.json["format_version"].is_number_integer()) {
         m.fail("format_version", "required: an integer");
     }
