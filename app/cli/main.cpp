@@ -1,6 +1,8 @@
 // ditstudio-cli: the engine from a terminal. `verify` proves parity against golden vectors.
 #include "core/tokenizer/umt5_tokenizer.h"
 #include "core/presets/preset_store.h"
+#include "core/export/video_info.h"
+#include "core/io/model_folder.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
 
@@ -94,6 +96,29 @@ static int runPresets(const std::string& action, const std::string& target, cons
     }
 }
 
+// probe FILE: what a written video holds, as libavformat reads it back; a model folder: its layout and parts.
+static int runProbe(const std::string& path) {
+    try {
+        std::error_code ec;
+        const bool isModelFolder = std::filesystem::is_directory(path, ec) &&
+                                   !std::filesystem::exists(std::filesystem::path(path) / "frame_00000.png", ec);
+        if (isModelFolder) {
+            const auto folder = io::ModelFolder::open(path);
+            std::cout << path << ": " << io::toString(folder.layout) << " model folder \"" << folder.name << "\"\n"
+                      << folder.summary() << "\n";
+            return 0;
+        }
+        const auto info = readVideoInfo(path);
+        std::cout << path << ": " << describe(info) << "\n";
+        std::cout << "frames " << info.frameCount << "\nwidth " << info.width << "\nheight " << info.height << "\nfps "
+                  << info.fps << "\ncodec " << info.codec << "\n";
+        return 0;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    }
+}
+
 int main(int argc, char** argv) {
     CLI::App app{"DiT Studio command line: verify, generate, bench"};
     app.require_subcommand(1);
@@ -130,6 +155,10 @@ int main(int argc, char** argv) {
         ->add_option("file", presetTarget, "Preset .yaml file")
         ->required();
 
+    auto* probe = app.add_subcommand("probe", "Read a video back (frames, size, fps, codec) or describe a model folder");
+    std::string probePath;
+    probe->add_option("file", probePath, "Video file, PNG-sequence folder or model folder")->required();
+
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::from_str(logLevel));
     if (*verify) {
@@ -142,6 +171,9 @@ int main(int argc, char** argv) {
         const auto chosen = presets->get_subcommands();
         return runPresets(chosen.empty() ? "list" : chosen.front()->get_name(), presetTarget, presetBuiltinDir,
                           presetUserDir);
+    }
+    if (*probe) {
+        return runProbe(probePath);
     }
     return 0;
 }

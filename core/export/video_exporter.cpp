@@ -13,7 +13,6 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
-#include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 }
 
@@ -313,7 +312,10 @@ VideoExportResult exportVideo(const at::Tensor& framesIn, const fs::path& output
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) {
                 return;
             }
-            DS_AV_CHECK(rc, fmt::format("{} ({})", what, plan.encoder));
+            if (rc < 0) {
+                detail::throwAvError<ExportError>(rc, "avcodec_receive_packet",
+                                                  fmt::format("{} ({})", what, plan.encoder), __FILE__, __LINE__);
+            }
             if (packet->duration <= 0) {
                 packet->duration = 1; // one frame in the encoder's time base
             }
@@ -321,7 +323,7 @@ VideoExportResult exportVideo(const at::Tensor& framesIn, const fs::path& output
             packet->stream_index = stream->index;
             DS_AV_CHECK(av_interleaved_write_frame(container.get(), packet.get()), what);
             if (container->pb != nullptr && container->pb->error < 0) {
-                DS_AV_CHECK(container->pb->error, what);
+                detail::throwAvError<ExportError>(container->pb->error, "avio write", what, __FILE__, __LINE__);
             }
         }
     };
@@ -359,7 +361,7 @@ VideoExportResult exportVideo(const at::Tensor& framesIn, const fs::path& output
     if (container->pb != nullptr && (container->oformat->flags & AVFMT_NOFILE) == 0) {
         avio_flush(container->pb);
         if (container->pb->error < 0) {
-            DS_AV_CHECK(container->pb->error, what);
+            detail::throwAvError<ExportError>(container->pb->error, "avio_flush", what, __FILE__, __LINE__);
         }
         DS_AV_CHECK(avio_closep(&container->pb), what);
     }

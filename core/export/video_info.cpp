@@ -33,6 +33,10 @@ struct FrameDeleter {
 struct PacketDeleter {
     void operator()(AVPacket* packet) const { av_packet_free(&packet); }
 };
+struct DictionaryGuard {
+    AVDictionary* dict = nullptr;
+    ~DictionaryGuard() { av_dict_free(&dict); }
+};
 
 } // namespace
 
@@ -48,18 +52,16 @@ VideoInfo readVideoInfo(const fs::path& path) {
     const bool isSequence = fs::is_directory(path, ec);
     std::string url = path.string();
     const AVInputFormat* inputFormat = nullptr;
-    AVDictionary* inputOptions = nullptr;
+    DictionaryGuard inputOptions;
     if (isSequence) {
         url = (path / "frame_%05d.png").string();
         inputFormat = av_find_input_format("image2");
-        av_dict_set(&inputOptions, "start_number", "0", 0);
+        av_dict_set(&inputOptions.dict, "start_number", "0", 0);
     }
     std::unique_ptr<AVFormatContext, InputContextDeleter> input;
     {
-        AVFormatContext* raw = nullptr;
-        const int rc = avformat_open_input(&raw, url.c_str(), inputFormat, &inputOptions);
-        av_dict_free(&inputOptions);
-        DS_AV_READ_CHECK(rc, what);
+        AVFormatContext* raw = nullptr; // freed by avformat_open_input on failure
+        DS_AV_READ_CHECK(avformat_open_input(&raw, url.c_str(), inputFormat, &inputOptions.dict), what);
         input.reset(raw);
     }
     DS_AV_READ_CHECK(avformat_find_stream_info(input.get(), nullptr), what);
@@ -94,7 +96,11 @@ VideoInfo readVideoInfo(const fs::path& path) {
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) {
                 return;
             }
-            DS_AV_READ_CHECK(rc, fmt::format("{} (decoding frame {})", what, info.frameCount));
+            if (rc < 0) {
+                detail::throwAvError<FormatError>(rc, "avcodec_receive_frame",
+                                                  fmt::format("{} (decoding frame {})", what, info.frameCount),
+                                                  __FILE__, __LINE__);
+            }
             ++info.frameCount;
             if (info.pixelFormat.empty()) {
                 const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format));
@@ -116,11 +122,16 @@ VideoInfo readVideoInfo(const fs::path& path) {
         if (rc == AVERROR_EOF) {
             break;
         }
-        DS_AV_READ_CHECK(rc, what);
+        if (rc < 0) {
+            detail::throwAvError<FormatError>(rc, "av_read_frame", what, __FILE__, __LINE__);
+        }
         if (packet->stream_index == streamIndex) {
             const int sent = avcodec_send_packet(decoder.get(), packet.get());
             av_packet_unref(packet.get());
-            DS_AV_READ_CHECK(sent, fmt::format("{} (decoding)", what));
+            if (sent < 0) {
+                detail::throwAvError<FormatError>(sent, "avcodec_send_packet", fmt::format("{} (decoding)", what),
+                                                  __FILE__, __LINE__);
+            }
             receiveFrames();
         } else {
             av_packet_unref(packet.get());

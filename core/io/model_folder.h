@@ -40,7 +40,8 @@ public:
     const nlohmann::json& config() const { return config_; } // from the manifest; null otherwise
     // Official names. Opens/reads on first use (thread-safe); throws FormatError/ModelError naming the file.
     const WeightSource& weights() const;
-    // Drops the tensors (e.g. the text encoder after the prompts are encoded); weights() reads them again.
+    // Drops the tensors (e.g. the text encoder after the prompts are encoded); weights() reads them again. Not
+    // while a reference from weights() is still in use.
     void release() const;
 
 private:

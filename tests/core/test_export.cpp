@@ -151,6 +151,28 @@ private slots:
         QCOMPARE(folderEntries(dir.path().toStdString()).size(), size_t(1)); // no temporary left
     }
 
+    void cliProbePrintsWhatWasWritten() {
+        const QString cli = QStringLiteral(DITSTUDIO_BINARY_DIR "/app/cli/ditstudio-cli");
+        if (!QFile::exists(cli)) {
+            QSKIP("ditstudio-cli is not built in this build folder");
+        }
+        QTemporaryDir dir;
+        const auto path = outputPath(dir, ExportFormat::WebM);
+        exportVideo(movingPattern(9, 48, 64), path, {ExportFormat::WebM, 8.0, 60});
+        QProcess probe;
+        probe.start(cli, {"probe", QString::fromStdString(path.string())});
+        QVERIFY(probe.waitForFinished(60000));
+        const QString out = QString::fromUtf8(probe.readAllStandardOutput());
+        QCOMPARE(probe.exitCode(), 0);
+        QVERIFY2(out.contains("\nframes 9\n") && out.contains("\nwidth 64\n") && out.contains("\nheight 48\n") &&
+                     out.contains("\nfps 8\n") && out.contains("\ncodec vp9"),
+                 qPrintable(out));
+        probe.start(cli, {"probe", QString::fromStdString((fs::path(dir.path().toStdString()) / "none.mp4").string())});
+        QVERIFY(probe.waitForFinished(60000));
+        QCOMPARE(probe.exitCode(), 2);
+        QVERIFY(QString::fromUtf8(probe.readAllStandardError()).contains("none.mp4"));
+    }
+
     void mp4HasMoovBeforeMdat() {
         QTemporaryDir dir;
         const auto mp4 = outputPath(dir, ExportFormat::Mp4);
