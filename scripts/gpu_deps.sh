@@ -11,6 +11,7 @@ for deb in .deps/*.deb; do
     dpkg -x "$deb" "$deps"
   fi
 done
+export PATH="$deps/usr/bin:$PATH"
 export CMAKE_PREFIX_PATH="$deps/usr:${CMAKE_PREFIX_PATH:-}"
 export PKG_CONFIG_PATH="$deps/usr/lib/x86_64-linux-gnu/pkgconfig:${PKG_CONFIG_PATH:-}"
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"

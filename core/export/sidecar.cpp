@@ -10,8 +10,10 @@
 #include <torch/headeronly/version.h>
 
 extern "C" {
+#ifdef DITSTUDIO_HAVE_FFMPEG
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#endif
 #include <libavutil/avutil.h>
 #include <libswscale/swscale.h>
 }
@@ -146,10 +148,14 @@ nlohmann::json softwareVersions() {
     return {
         {"ditstudio", DITSTUDIO_VERSION},
         {"libtorch", TORCH_VERSION},
+#ifdef DITSTUDIO_HAVE_FFMPEG
         {"ffmpeg", av_version_info()},
         {"libavcodec", AV_STRINGIFY(LIBAVCODEC_VERSION)},
         {"libavformat", AV_STRINGIFY(LIBAVFORMAT_VERSION)},
         {"libswscale", AV_STRINGIFY(LIBSWSCALE_VERSION)},
+#else
+        {"ffmpeg", "absent from this build"},
+#endif
         {"openssl", OpenSSL_version(OPENSSL_VERSION)},
     };
 }

@@ -248,7 +248,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
         at::Tensor mean = all.mean(1).cpu(), stdev = all.std(1).clamp_min(1e-3).cpu();
         std::vector<float> meanV(mean.data_ptr<float>(), mean.data_ptr<float>() + 16);
         std::vector<float> stdV(stdev.data_ptr<float>(), stdev.data_ptr<float>() + 16);
-        io::saveSafetensors(vaeFile, asList(weights),
+        io::saveSafetensors(vaeFile, asList(weights, at::kBFloat16),
                             {{"config", vaeJson(s.vaeDim, meanV, stdV).dump()}, {"steps", std::to_string(step)}});
         fs::remove(vaeCkpt);
         spdlog::info("[vae] saved {} after {} steps", vaeFile.string(), step);

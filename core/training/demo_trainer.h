@@ -23,7 +23,7 @@ struct DemoTrainSettings {
     int64_t frames = 17, height = 128, width = 128;
     int64_t vocabSize = 160;
     int64_t textLength = 512;     // context length of the pipeline (padded rows are zero)
-    int64_t vaeDim = 16;
+    int64_t vaeDim = 12;
     int64_t vaeSteps = 1500, vaeBatch = 4;
     double vaeLr = 1e-3;
     double vaeSeconds = 1e9;      // stop a stage early when its time budget is spent
