@@ -1,8 +1,7 @@
 // ditstudio-cli: the engine from a terminal. `verify` proves parity against golden vectors.
 #include "core/tokenizer/umt5_tokenizer.h"
 #include "core/presets/preset_store.h"
-#include "core/export/video_info.h"
-#include "core/io/model_folder.h"
+#include "core/protocol/client.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
 
@@ -13,6 +12,11 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace ditstudio;
 
@@ -96,26 +100,195 @@ static int runPresets(const std::string& action, const std::string& target, cons
     }
 }
 
-// probe FILE: what a written video holds, as libavformat reads it back; a model folder: its layout and parts.
-static int runProbe(const std::string& path) {
+// ---- The worker from a terminal (docs/protocol.md): status, queue, cancel, history, shutdown, and generate
+// through the worker. The worker is found at DITSTUDIO_WORKER, else the user's runtime socket.
+
+// Connects; with `startIfNeeded`, launches ditstudio-worker (beside this executable) in the background when no
+// worker answers on the Unix socket, and waits for it. Throws protocol::ConnectionError / ProtocolError.
+static std::unique_ptr<protocol::WorkerClient> connectWorker(bool startIfNeeded) {
+    auto client = std::make_unique<protocol::WorkerClient>();
+    const auto endpoint = protocol::Endpoint::fromEnvironment();
+    const std::string clientName = "ditstudio-cli " DITSTUDIO_VERSION;
     try {
-        std::error_code ec;
-        const bool isModelFolder = std::filesystem::is_directory(path, ec) &&
-                                   !std::filesystem::exists(std::filesystem::path(path) / "frame_00000.png", ec);
-        if (isModelFolder) {
-            const auto folder = io::ModelFolder::open(path);
-            std::cout << path << ": " << io::toString(folder.layout) << " model folder \"" << folder.name << "\"\n"
-                      << folder.summary() << "\n";
-            return 0;
+        client->connect(endpoint, clientName);
+        return client;
+    } catch (const protocol::ConnectionError&) {
+        if (!startIfNeeded || endpoint.kind != protocol::Endpoint::Kind::Unix) {
+            throw;
         }
-        const auto info = readVideoInfo(path);
-        std::cout << path << ": " << describe(info) << "\n";
-        std::cout << "frames " << info.frameCount << "\nwidth " << info.width << "\nheight " << info.height << "\nfps "
-                  << info.fps << "\ncodec " << info.codec << "\n";
+    }
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    std::filesystem::path exe = self.parent_path() / "ditstudio-worker";
+    if (!std::filesystem::exists(exe, ec)) {
+        exe = self.parent_path().parent_path() / "worker" / "ditstudio-worker"; // the build tree
+    }
+    std::cerr << "starting " << exe.string() << " on " << endpoint.describe() << "\n";
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::setsid();
+        if (::fork() == 0) {
+            const int devNull = ::open("/dev/null", O_RDWR);
+            ::dup2(devNull, 0);
+            ::dup2(devNull, 1);
+            ::dup2(devNull, 2);
+            const std::string socket = endpoint.socketPath.string();
+            ::execl(exe.c_str(), exe.c_str(), "--socket", socket.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::_exit(0);
+    }
+    ::waitpid(child, nullptr, 0);
+    for (int attempt = 0;; ++attempt) {
+        try {
+            client->connect(endpoint, clientName);
+            return client;
+        } catch (const protocol::ConnectionError&) {
+            if (attempt >= 150) {
+                throw;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+}
+
+static std::string formatAge(double epochSeconds) {
+    const std::time_t t = static_cast<std::time_t>(epochSeconds);
+    std::tm local{};
+    localtime_r(&t, &local);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
+    return text;
+}
+
+static std::string ellipsize(const std::string& text, size_t width) {
+    return text.size() <= width ? text : text.substr(0, width - 3) + "...";
+}
+
+static int runWorkerCommand(const std::string& command, int64_t jobId, const std::string& search, int64_t limit,
+                            bool asJson) {
+    try {
+        auto client = connectWorker(false);
+        if (command == "status") {
+            const auto s = client->request({{"type", "get_status"}}).header;
+            if (asJson) {
+                std::cout << s.dump(1) << "\n";
+                return 0;
+            }
+            std::cout << "worker " << s["worker"].get<std::string>() << " (protocol " << s["protocol"] << "), pid "
+                      << s["pid"] << ", up " << static_cast<int64_t>(s["uptime_s"].get<double>()) << " s\n";
+            std::cout << "queue: " << s["queue_length"] << " pending" << (s["paused"].get<bool>() ? " (paused)" : "")
+                      << (s.contains("running_job") ? ", running job " + s["running_job"].dump() : "") << "\n";
+            const auto& g = s["group"];
+            std::cout << "rank group: " << g["state"].get<std::string>();
+            if (g.contains("model")) {
+                std::cout << ", " << g["model"].get<std::string>() << " on " << g["device"].get<std::string>()
+                          << ", world " << g["world"] << ", " << g["dtype"].get<std::string>();
+            }
+            std::cout << "\n";
+            for (const auto& gpu : s["gpus"]) {
+                std::cout << "gpu " << gpu["index"] << ": " << gpu["name"].get<std::string>() << ", "
+                          << gpu["memory_used_mib"] << " / " << gpu["memory_total_mib"] << " MiB, "
+                          << gpu["utilization_percent"] << " %\n";
+            }
+            std::cout << "log: " << s["log_file"].get<std::string>() << "\n";
+        } else if (command == "queue") {
+            const auto q = client->request({{"type", "list_queue"}}).header;
+            if (asJson) {
+                std::cout << q.dump(1) << "\n";
+                return 0;
+            }
+            std::cout << fmt::format("{:>6}  {:<9} {:>4}  {}\n", "JOB", "STATE", "PRIO", "PROMPT");
+            for (const auto& job : q["jobs"]) {
+                std::cout << fmt::format("{:>6}  {:<9} {:>4}  {}\n", job["job"].get<int64_t>(),
+                                         job["state"].get<std::string>(), job["priority"].get<int64_t>(),
+                                         ellipsize(job["prompt"].get<std::string>(), 80));
+            }
+            if (q["paused"].get<bool>()) {
+                std::cout << "(the queue is paused)\n";
+            }
+        } else if (command == "cancel") {
+            client->request({{"type", "cancel"}, {"job", jobId}});
+            std::cout << "job " << jobId << ": cancel requested\n";
+        } else if (command == "history") {
+            nlohmann::json request{{"type", "query_history"}, {"limit", limit}};
+            if (!search.empty()) {
+                request["search"] = search;
+            }
+            const auto h = client->request(request).header;
+            if (asJson) {
+                std::cout << h["entries"].dump(1) << "\n";
+                return 0;
+            }
+            for (const auto& e : h["entries"]) {
+                std::cout << fmt::format("job {:>5}  {}  seed {}  {}\n", e["job"].get<int64_t>(),
+                                         formatAge(e["created_at"].get<double>()), e["seed"].get<int64_t>(),
+                                         ellipsize(e["prompt"].get<std::string>(), 70));
+                if (e["outputs"].contains("video")) {
+                    std::cout << "           " << e["outputs"]["video"].get<std::string>() << "\n";
+                }
+            }
+            std::cout << h["entries"].size() << " entr" << (h["entries"].size() == 1 ? "y" : "ies") << "\n";
+        } else if (command == "shutdown") {
+            client->request({{"type", "shutdown"}});
+            std::cout << "worker shutting down\n";
+        }
         return 0;
+    } catch (const protocol::ConnectionError& e) {
+        std::cerr << "error: " << e.what() << " (start one with ditstudio-worker)\n";
+        return 2;
     } catch (const Error& e) {
         std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+// generate through the worker: submits, follows the job's events on the terminal until it ends (or returns at
+// once with `detach`), and prints the output path. The job keeps running if this command is interrupted.
+[[maybe_unused]] static int runGenerateThroughWorker(const nlohmann::json& settings, const std::string& model,
+                                                     int64_t priority, bool detach) {
+    try {
+        auto client = connectWorker(true);
+        const std::string modelPath = std::filesystem::absolute(model).string();
+        const auto submitted = client->request(
+            {{"type", "submit"}, {"settings", settings}, {"model", modelPath}, {"priority", priority}});
+        const int64_t job = submitted.header["job"].get<int64_t>();
+        std::cout << "job " << job << " queued at position " << submitted.header["position"] << "\n";
+        if (detach) {
+            return 0;
+        }
+        client->request({{"type", "subscribe"}, {"job", job}, {"previews", false}, {"frames", false}});
+        for (;;) {
+            auto event = client->waitEvent(std::chrono::seconds(1));
+            if (!event) {
+                continue;
+            }
+            const auto& e = event->header;
+            const std::string type = event->type();
+            if (type == "started") {
+                std::cout << "job " << job << " started\n";
+            } else if (type == "stage") {
+                std::cout << "stage " << e["stage"].get<std::string>() << "\n";
+            } else if (type == "step") {
+                std::cout << fmt::format("step {}/{}  {:.2f} it/s  ETA {:.0f} s\n", e["step"].get<int64_t>(),
+                                         e["total"].get<int64_t>(), e["it_per_s"].get<double>(), e["eta_s"].get<double>());
+            } else if (type == "finished") {
+                std::cout << "finished: " << e["outputs"].value("video", std::string()) << " (seed " << e["seed"] << ")\n";
+                return 0;
+            } else if (type == "failed") {
+                std::cerr << "error: job " << job << " failed: " << e["reason"].get<std::string>() << "\n";
+                return 1;
+            } else if (type == "cancelled") {
+                std::cerr << "job " << job << " was cancelled\n";
+                return 1;
+            }
+        }
+    } catch (const protocol::ConnectionError& e) {
+        std::cerr << "error: " << e.what() << "\n";
         return 2;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
     }
 }
 
@@ -155,9 +328,28 @@ int main(int argc, char** argv) {
         ->add_option("file", presetTarget, "Preset .yaml file")
         ->required();
 
-    auto* probe = app.add_subcommand("probe", "Read a video back (frames, size, fps, codec) or describe a model folder");
-    std::string probePath;
-    probe->add_option("file", probePath, "Video file, PNG-sequence folder or model folder")->required();
+    // The worker's queue and history from a terminal.
+    std::string workerCommand, historySearch;
+    int64_t cancelJob = 0, historyLimit = 20;
+    bool workerJson = false;
+    for (auto [name, help] : {std::pair{"status", "Worker, queue, rank group and GPU status"},
+                              std::pair{"queue", "The running and pending jobs of the worker"},
+                              std::pair{"cancel", "Cancel a queued or running job of the worker"},
+                              std::pair{"history", "Past outputs with their settings (newest first)"},
+                              std::pair{"shutdown", "Stop the worker (the queue is kept for its next start)"}}) {
+        auto* sub = app.add_subcommand(name, help);
+        sub->callback([&workerCommand, name = std::string(name)] { workerCommand = name; });
+        if (std::string(name) != "cancel" && std::string(name) != "shutdown") {
+            sub->add_flag("--json", workerJson, "Print the worker's JSON reply");
+        }
+        if (std::string(name) == "cancel") {
+            sub->add_option("job", cancelJob, "Job id")->required();
+        }
+        if (std::string(name) == "history") {
+            sub->add_option("--search", historySearch, "Only entries whose prompt contains TEXT (case-insensitive)");
+            sub->add_option("--limit", historyLimit, "At most this many entries")->check(CLI::Range(1, 1000));
+        }
+    }
 
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::from_str(logLevel));
@@ -172,8 +364,8 @@ int main(int argc, char** argv) {
         return runPresets(chosen.empty() ? "list" : chosen.front()->get_name(), presetTarget, presetBuiltinDir,
                           presetUserDir);
     }
-    if (*probe) {
-        return runProbe(probePath);
+    if (!workerCommand.empty()) {
+        return runWorkerCommand(workerCommand, cancelJob, historySearch, historyLimit, workerJson);
     }
     return 0;
 }

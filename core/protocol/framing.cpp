@@ -139,7 +139,10 @@ std::optional<Message> FrameDecoder::next() {
         }
         const uint32_t headerBytes = getU32(p + 8);
         const uint32_t payloadBytes = getU32(p + 12);
-        if (headerBytes == 0 || headerBytes > kMaxHeaderBytes) {
+        if (headerBytes == 0) {
+            throw ProtocolError("bad_frame", "frame header length is 0; every message has a JSON header");
+        }
+        if (headerBytes > kMaxHeaderBytes) {
             throw ProtocolError("too_large", fmt::format("frame header length {} is out of range 1..{}", headerBytes,
                                                          kMaxHeaderBytes));
         }

@@ -1,0 +1,8 @@
+ditstudio_test(service service/test_framing.cpp LIBS ditstudio_service)
+ditstudio_test(service service/test_job_store.cpp LIBS ditstudio_service)
+target_compile_definitions(test_service_framing PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+ditstudio_test(service service/test_worker.cpp LIBS ditstudio_service)
+add_dependencies(test_service_worker ditstudio-worker)
+ditstudio_test(service service/test_worker_e2e.cpp LIBS ditstudio_service LABELS e2e)
+add_dependencies(test_service_worker_e2e ditstudio-worker ditstudio-rank)
+set_tests_properties(service-worker_e2e PROPERTIES TIMEOUT 900)
