@@ -96,6 +96,10 @@ const at::Tensor& Generator::previewFactors() const { return model_->previewFact
 const at::Tensor& Generator::previewBias() const { return model_->previewBias; }
 const LoadedModel& Generator::model() const { return *model_; }
 
+std::vector<std::pair<std::string, fs::path>> Generator::modelFiles() const { return model_->folder.modelFiles(); }
+
+const std::string& Generator::modelName() const { return model_->folder.name; }
+
 GenerationResult Generator::generate(const GenerationSettings& settings, const GenerationCallbacks& callbacks,
                                      const std::atomic<bool>* cancel) {
     settings.validate();

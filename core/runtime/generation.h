@@ -14,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ditstudio {
 
@@ -56,6 +58,9 @@ public:
     const at::Tensor& previewFactors() const;
     const at::Tensor& previewBias() const;
     const LoadedModel& model() const;
+    // (role, path) of every file the outputs depend on, for the sidecar's hashes.
+    std::vector<std::pair<std::string, std::filesystem::path>> modelFiles() const;
+    const std::string& modelName() const;
 
 private:
     std::unique_ptr<LoadedModel> model_;
