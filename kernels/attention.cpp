@@ -1,9 +1,20 @@
 #include "kernels/attention.h"
 
 #include "core/util/error.h"
+#include "kernels/autotune_cache.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <vector>
+
+#if DITSTUDIO_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGraphsC10Utils.h>
+#endif
 
 namespace ditstudio::kernels {
 
@@ -62,6 +73,131 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
         break;
     }
     return out.transpose(1, 2);
+}
+
+AttentionBackend defaultAttentionBackend(const at::Tensor& q) {
+    if (q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf)) {
+        return AttentionBackend::CuDNN;
+    }
+    return AttentionBackend::Auto;
+}
+
+namespace {
+
+std::string shapeKey(const at::Tensor& q, const at::Tensor& k) {
+    return fmt::format("sdpa:B{}xLq{}xLk{}xH{}xd{}", q.size(0), q.size(1), k.size(1), q.size(2), q.size(3));
+}
+
+[[maybe_unused]] bool isCapturing() {
+#if DITSTUDIO_HAVE_CUDA
+    return c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None;
+#else
+    return false;
+#endif
+}
+
+std::string gpuName(const at::Tensor& q) {
+#if DITSTUDIO_HAVE_CUDA
+    if (q.is_cuda()) {
+        return at::cuda::getDeviceProperties(q.device().index())->name;
+    }
+#endif
+    return "cpu";
+}
+
+} // namespace
+
+AttentionSelector::AttentionSelector(bool autotune, AutotuneCache* cache) : autotune_(autotune), cache_(cache) {}
+
+AttentionBackend AttentionSelector::backendFor(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    const std::string key =
+        AutotuneCache::makeKey(gpuName(q), "attention", shapeKey(q, k), c10::toString(q.scalar_type()));
+    {
+        std::lock_guard lock(mutex_);
+        auto it = chosen_.find(key);
+        if (it != chosen_.end()) {
+            return it->second;
+        }
+    }
+    AttentionBackend backend = defaultAttentionBackend(q);
+    if (autotune_ && q.is_cuda() && !isCapturing()) {
+        if (auto cached = cache_ ? cache_->lookup(key) : std::nullopt) {
+            backend = attentionBackendFromName(*cached);
+            spdlog::debug("autotune: {} → {} (cached)", key, *cached);
+        } else {
+            backend = measure(key, q, k, v);
+        }
+    }
+    std::lock_guard lock(mutex_);
+    chosen_[key] = backend;
+    return backend;
+}
+
+AttentionBackend AttentionSelector::measure(const std::string& key, const at::Tensor& q, const at::Tensor& k,
+                                            const at::Tensor& v) {
+#if DITSTUDIO_HAVE_CUDA
+    nlohmann::json timings = nlohmann::json::object();
+    AttentionBackend best = defaultAttentionBackend(q);
+    float bestMs = 0;
+    for (AttentionBackend candidate :
+         {AttentionBackend::CuDNN, AttentionBackend::Flash, AttentionBackend::EfficientAttention}) {
+        const std::string name = attentionBackendName(candidate);
+        try {
+            attention(q, k, v, candidate); // warm-up: plan building, workspace
+            std::vector<float> ms;
+            for (int i = 0; i < 3; ++i) {
+                at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+                start.record();
+                attention(q, k, v, candidate);
+                stop.record();
+                stop.synchronize();
+                ms.push_back(start.elapsed_time(stop));
+            }
+            std::sort(ms.begin(), ms.end());
+            timings[name] = ms[1];
+            if (bestMs == 0 || ms[1] < bestMs) {
+                bestMs = ms[1];
+                best = candidate;
+            }
+        } catch (const std::exception& e) {
+            timings[name] = nullptr; // unsupported for this shape
+            spdlog::debug("autotune: {} does not run {}: {}", name, key, e.what());
+        }
+    }
+    spdlog::info("autotune: {} → {} ({})", key, attentionBackendName(best), timings.dump());
+    if (cache_) {
+        cache_->store(key, attentionBackendName(best), timings);
+        try {
+            cache_->save();
+        } catch (const Error& e) {
+            spdlog::warn("{}", e.what()); // the choice still holds for this process
+        }
+    }
+    std::lock_guard lock(mutex_);
+    ++measured_;
+    return best;
+#else
+    (void)key, (void)k, (void)v;
+    return defaultAttentionBackend(q);
+#endif
+}
+
+at::Tensor AttentionSelector::operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    const AttentionBackend backend = backendFor(q, k, v);
+    if (backend == AttentionBackend::Auto || isCapturing()) {
+        return attention(q, k, v, backend);
+    }
+    try {
+        return attention(q, k, v, backend);
+    } catch (const std::exception& e) {
+        spdlog::warn("attention backend {} failed for q {} ({}); using auto for this shape",
+                     attentionBackendName(backend), c10::str(q.sizes()), e.what());
+        const std::string key =
+            AutotuneCache::makeKey(gpuName(q), "attention", shapeKey(q, k), c10::toString(q.scalar_type()));
+        std::lock_guard lock(mutex_);
+        chosen_[key] = AttentionBackend::Auto;
+    }
+    return attention(q, k, v, AttentionBackend::Auto);
 }
 
 } // namespace ditstudio::kernels

@@ -4,6 +4,10 @@
 #include "core/protocol/client.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
+#include "kernels/compile.h"
+#include "kernels/compile_settings.h"
+#include "kernels/dit_bench.h"
+#include "kernels/kernel_check.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -11,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -20,9 +25,45 @@
 
 using namespace ditstudio;
 
+// --compile MODE --compile-dynamic/--no-compile-dynamic --compile-fullgraph --compile-models dit,vae
+struct CompileFlags {
+    std::string mode = "none";
+    bool dynamic = true;
+    bool fullgraph = false;
+    std::string models = "dit";
+
+    void addTo(CLI::App* command) {
+        command->add_option("--compile", mode,
+                            "none, default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs");
+        command->add_flag("--compile-dynamic,!--no-compile-dynamic", dynamic,
+                          "Keep CUDA graphs per shape (default) or re-capture when the shape changes");
+        command->add_flag("--compile-fullgraph", fullgraph, "One CUDA graph for all blocks instead of one per block");
+        command->add_option("--compile-models", models, "Comma-separated: dit, vae, text_encoder");
+    }
+    CompileSettings settings() const { // throws ConfigError naming the knob
+        CompileSettings s;
+        s.mode = kernels::compileModeFromName(mode);
+        s.dynamic = dynamic;
+        s.fullgraph = fullgraph;
+        s.models = kernels::parseCompileModels(models);
+        kernels::validateCompileSettings(s);
+        return s;
+    }
+};
+
 static int runVerify(const std::string& dir, const std::vector<std::string>& cases, const std::string& device,
-                     const std::string& dtype) {
+                     const std::string& dtype, const CompileFlags& compileFlags) {
     verify::Options options;
+    try {
+        const CompileSettings compile = compileFlags.settings();
+        if (compile.mode != CompileMode::None) {
+            options.prepareDiT = [compile](WanDiT& dit) { kernels::compileDiT(dit, compile); };
+        }
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    }
+
     if (device == "cuda") {
         if (!at::hasCUDA()) {
             std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
@@ -292,6 +333,47 @@ static int runWorkerCommand(const std::string& command, int64_t jobId, const std
     }
 }
 
+static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
+                    const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels) {
+    try {
+        if (device == "cuda") {
+            if (!at::hasCUDA()) {
+                std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
+                return 2;
+            }
+            options.device = at::Device(at::kCUDA, 0);
+        }
+        options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+        options.compile = compileFlags.settings();
+        nlohmann::json result;
+        int failed = 0;
+        if (checkKernels) {
+            for (const auto& r : kernels::runKernelChecks(options.device)) {
+                std::cout << kernels::formatKernelCheck(r) << "\n";
+                failed += !r.passed;
+                result["kernel_checks"].push_back({{"op", r.op}, {"dtype", r.dtype}, {"shape", r.shape},
+                                                    {"fused_rel_l2", r.fusedError}, {"eager_rel_l2", r.eagerError},
+                                                    {"tolerance", r.tolerance}, {"passed", r.passed},
+                                                    {"note", r.note}});
+            }
+            std::cout << "kernel checks: " << failed << " failed" << std::endl;
+        } else {
+            result = kernels::runDiTBench(options);
+            std::cout << result.dump(1) << std::endl;
+        }
+        if (!jsonPath.empty()) {
+            std::ofstream(jsonPath) << result.dump(1) << "\n";
+        }
+        return failed == 0 ? 0 : 1;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    } catch (const c10::Error& e) {
+        std::cerr << "error: " << e.what_without_backtrace() << "\n";
+        return 2;
+    }
+}
+
 int main(int argc, char** argv) {
     CLI::App app{"DiT Studio command line: verify, generate, bench"};
     app.require_subcommand(1);
@@ -307,6 +389,28 @@ int main(int argc, char** argv) {
     verify->add_option("cases", cases, "Case names (default: every case)");
     verify->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
     verify->add_option("--dtype", dtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
+    CompileFlags compileFlags;
+    compileFlags.addTo(verify);
+
+    auto* bench = app.add_subcommand("bench", "Time one DiT forward at a real config with random weights");
+    kernels::DiTBenchOptions benchOptions;
+    std::string benchDevice = "cuda", benchDtype = "bfloat16", benchJson;
+    bool checkKernels = false;
+    bench->add_option("--model-config", benchOptions.modelConfig, "1.3B or 14B")
+        ->check(CLI::IsMember({"1.3B", "14B"}));
+    bench->add_option("--frames", benchOptions.frames, "Video frames (4k+1)");
+    bench->add_option("--height", benchOptions.height, "Pixels (multiple of 16)");
+    bench->add_option("--width", benchOptions.width, "Pixels (multiple of 16)");
+    bench->add_option("--text-len", benchOptions.textLength, "Text tokens")->check(CLI::PositiveNumber);
+    bench->add_option("--iters", benchOptions.iterations, "Timed forwards (median)")->check(CLI::PositiveNumber);
+    bench->add_option("--warmup", benchOptions.warmup, "Untimed forwards after the first call");
+    bench->add_option("--layers", benchOptions.layers, "Override the layer count (quick runs)");
+    bench->add_option("--device", benchDevice, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    bench->add_option("--dtype", benchDtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
+    bench->add_option("--json", benchJson, "Also write the result to this file");
+    bench->add_flag("--check-kernels", checkKernels, "Instead: fused-vs-eager checks of every fused op");
+    CompileFlags benchCompile;
+    benchCompile.addTo(bench);
 
     auto* tokenize = app.add_subcommand("tokenize", "Print the umt5 token ids of a prompt (padding not shown)");
     std::string tokenizerPath, prompt;
@@ -354,7 +458,10 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::from_str(logLevel));
     if (*verify) {
-        return runVerify(dir, cases, device, dtype);
+        return runVerify(dir, cases, device, dtype, compileFlags);
+    }
+    if (*bench) {
+        return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels);
     }
     if (*tokenize) {
         return runTokenize(tokenizerPath, prompt, seqLen);

@@ -222,6 +222,35 @@ void Linear::load(io::WeightLoader& w, const std::string& name, int64_t in, int6
 
 at::Tensor Linear::operator()(const at::Tensor& x) const { return at::linear(x, weight, bias); }
 
+// ---------------------------------------------------------------------------------------------- block ops
+
+DiTBlockOps DiTBlockOps::eager() {
+    DiTBlockOps ops;
+    ops.layerNormModulate = [](const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps) {
+        return layerNorm(x, eps) * (1 + scale) + shift; // [B, L, D]
+    };
+    ops.qkNormRope = [](const at::Tensor& x, const at::Tensor& weight, const RopeTable* rope, int64_t heads,
+                        double eps) {
+        at::Tensor y = rmsNorm(x, weight, eps).view({x.size(0), x.size(1), heads, -1}); // [B, L, H, d]
+        return rope ? applyRope(y, *rope) : y;
+    };
+    ops.gatedResidual = [](const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) { return x + gate * y; };
+    ops.ffnGeluTanh = [](const at::Tensor& x, const Linear& ffn0, const Linear& ffn2) {
+        return ffn2(at::gelu(ffn0(x), "tanh")); // [B, L, D]
+    };
+    ops.qkvProjection = [](const at::Tensor& x, const DiTSelfAttention& attn) {
+        return std::array<at::Tensor, 3>{attn.q(x), attn.k(x), attn.v(x)}; // [B, L, D] each
+    };
+    ops.attention = denseAttention;
+    ops.ropeTable = RopeTable::build;
+    return ops;
+}
+
+static const DiTBlockOps& eagerOps() {
+    static const DiTBlockOps ops = DiTBlockOps::eager();
+    return ops;
+}
+
 void DiTSelfAttention::load(io::WeightLoader& w, const std::string& prefix, const WanDiTConfig& cfg) {
     q.load(w, prefix + "q", cfg.dim, cfg.dim);
     k.load(w, prefix + "k", cfg.dim, cfg.dim);
@@ -232,15 +261,15 @@ void DiTSelfAttention::load(io::WeightLoader& w, const std::string& prefix, cons
 }
 
 at::Tensor DiTSelfAttention::forward(const at::Tensor& x, const RopeTable& rope, const WanDiTConfig& cfg,
-                                     const AttentionFn& attention) const {
+                                     const AttentionFn& attention, const DiTBlockOps* ops) const {
+    const DiTBlockOps& op = ops ? *ops : eagerOps();
     const int64_t B = x.size(0), L = x.size(1), H = cfg.numHeads, d = cfg.headDim();
-    at::Tensor qh = rmsNorm(q(x), normQ, cfg.eps).view({B, L, H, d}); // [B, L, H, d]
-    at::Tensor kh = rmsNorm(k(x), normK, cfg.eps).view({B, L, H, d}); // [B, L, H, d]
-    at::Tensor vh = v(x).view({B, L, H, d});                          // [B, L, H, d]
-    qh = applyRope(qh, rope);
-    kh = applyRope(kh, rope);
-    at::Tensor out = attention ? attention(qh, kh, vh) : denseAttention(qh, kh, vh); // [B, L, H, d]
-    return o(out.reshape({B, L, H * d}));                                            // [B, L, D]
+    const auto qkv = op.qkvProjection(x, *this);                      // [B, L, D] each
+    at::Tensor qh = op.qkNormRope(qkv[0], normQ, &rope, H, cfg.eps);  // [B, L, H, d]
+    at::Tensor kh = op.qkNormRope(qkv[1], normK, &rope, H, cfg.eps);  // [B, L, H, d]
+    at::Tensor vh = qkv[2].view({B, L, H, d});                        // [B, L, H, d]
+    at::Tensor out = attention ? attention(qh, kh, vh) : op.attention(qh, kh, vh); // [B, L, H, d]
+    return o(out.reshape({B, L, H * d}));                                          // [B, L, D]
 }
 
 void DiTCrossAttention::load(io::WeightLoader& w, const std::string& prefix, const WanDiTConfig& cfg) {
@@ -252,10 +281,12 @@ void DiTCrossAttention::load(io::WeightLoader& w, const std::string& prefix, con
     normK = w.take(prefix + "norm_k.weight", {cfg.dim});
 }
 
-at::Tensor DiTCrossAttention::forward(const at::Tensor& x, const at::Tensor& ctx, const WanDiTConfig& cfg) const {
+at::Tensor DiTCrossAttention::forward(const at::Tensor& x, const at::Tensor& ctx, const WanDiTConfig& cfg,
+                                      const DiTBlockOps* ops) const {
     // Every query (local shard or not) attends to the full context, which each rank holds whole.
+    const DiTBlockOps& op = ops ? *ops : eagerOps();
     const int64_t B = x.size(0), L = x.size(1), Lc = ctx.size(1), H = cfg.numHeads, d = cfg.headDim();
-    at::Tensor qh = rmsNorm(q(x), normQ, cfg.eps).view({B, L, H, d});    // [B, L, H, d]
+    at::Tensor qh = op.qkNormRope(q(x), normQ, nullptr, H, cfg.eps);    // [B, L, H, d]
     at::Tensor kh = rmsNorm(k(ctx), normK, cfg.eps).view({B, Lc, H, d}); // [B, Lc, H, d]
     at::Tensor vh = v(ctx).view({B, Lc, H, d});                          // [B, Lc, H, d]
     return o(denseAttention(qh, kh, vh).reshape({B, L, H * d}));         // [B, L, D]
@@ -273,19 +304,20 @@ void WanAttentionBlock::load(io::WeightLoader& w, const std::string& prefix, con
 
 at::Tensor WanAttentionBlock::forward(const at::Tensor& x, const at::Tensor& ctx, const at::Tensor& tmod,
                                       const RopeTable& rope, const WanDiTConfig& cfg,
-                                      const AttentionFn& attention) const {
+                                      const AttentionFn& attention, const DiTBlockOps* ops) const {
+    const DiTBlockOps& op = ops ? *ops : eagerOps();
     // mod [B, 6, D] → six [B, 1, D]: shift/scale/gate for self-attention, then for the FFN.
     auto mod = (modulation + tmod).chunk(6, 1);
     const auto &shiftMsa = mod[0], &scaleMsa = mod[1], &gateMsa = mod[2];
     const auto &shiftMlp = mod[3], &scaleMlp = mod[4], &gateMlp = mod[5];
 
-    at::Tensor a = layerNorm(x, cfg.eps) * (1 + scaleMsa) + shiftMsa; // [B, L, D]
-    at::Tensor h = x + gateMsa * selfAttn.forward(a, rope, cfg, attention);
+    at::Tensor a = op.layerNormModulate(x, shiftMsa, scaleMsa, cfg.eps); // [B, L, D]
+    at::Tensor h = op.gatedResidual(x, gateMsa, selfAttn.forward(a, rope, cfg, attention, ops));
     at::Tensor c = at::layer_norm(h, {cfg.dim}, norm3Weight, norm3Bias, cfg.eps);
-    h = h + crossAttn.forward(c, ctx, cfg);
-    at::Tensor m = layerNorm(h, cfg.eps) * (1 + scaleMlp) + shiftMlp;
-    at::Tensor f = ffn2(at::gelu(ffn0(m), "tanh")); // [B, L, D]
-    return h + gateMlp * f;
+    h = h + crossAttn.forward(c, ctx, cfg, ops);
+    at::Tensor m = op.layerNormModulate(h, shiftMlp, scaleMlp, cfg.eps);
+    at::Tensor f = op.ffnGeluTanh(m, ffn0, ffn2); // [B, L, D]
+    return op.gatedResidual(h, gateMlp, f);
 }
 
 // ---------------------------------------------------------------------------------------------- model
@@ -309,6 +341,28 @@ WanDiT::WanDiT(const io::WeightSource& source, const WanDiTConfig& config, at::S
     headModulation = w.take("head.modulation", {1, 2, c.dim});
     head.load(w, "head.head", c.dim, c.outDim * c.patchSize[0] * c.patchSize[1] * c.patchSize[2]);
     w.finish();
+}
+
+void WanDiT::setOps(DiTBlockOps ops) {
+    const DiTBlockOps& e = eagerOps();
+    auto fill = [](auto& entry, const auto& fallback) {
+        if (!entry) {
+            entry = fallback;
+        }
+    };
+    fill(ops.layerNormModulate, e.layerNormModulate);
+    fill(ops.qkNormRope, e.qkNormRope);
+    fill(ops.gatedResidual, e.gatedResidual);
+    fill(ops.ffnGeluTanh, e.ffnGeluTanh);
+    fill(ops.qkvProjection, e.qkvProjection);
+    fill(ops.attention, e.attention);
+    fill(ops.ropeTable, e.ropeTable);
+    ops_ = std::move(ops);
+}
+
+at::Tensor WanDiT::runBlock(size_t i, const at::Tensor& x, const at::Tensor& ctx, const at::Tensor& tmod,
+                            const RopeTable& rope) const {
+    return blocks_.at(i).forward(x, ctx, tmod, rope, config_, AttentionFn{}, &ops_);
 }
 
 at::Tensor WanDiT::embedContext(const at::Tensor& context) const {
@@ -350,16 +404,20 @@ at::Tensor WanDiT::forward(const at::Tensor& xIn, const at::Tensor& tIn, const a
     at::Tensor tokens = at::conv3d(x, patchWeight, patchBias, {c.patchSize[0], c.patchSize[1], c.patchSize[2]});
     tokens = tokens.flatten(2).transpose(1, 2).contiguous(); // [B, L, D], token (fi·h + hi)·w + wi
     const int64_t L = tokens.size(1);
-    RopeTable rope = RopeTable::build(c.headDim(), f, h, w, device_);
+    RopeTable rope = ops_.ropeTable(c.headDim(), f, h, w, device_);
 
     AttentionFn attention = parallel ? parallel->attention : AttentionFn{};
     if (parallel && parallel->shard) {
         std::tie(tokens, rope) = parallel->shard(tokens, rope); // [B, L/world, D] (sequence shard)
     }
-    for (size_t i = 0; i < blocks_.size(); ++i) {
-        tokens = blocks_[i].forward(tokens, ctx, tmod, rope, c, attention);
-        if (isTracing()) {
-            trace(fmt::format("block{}_out", i), tokens);
+    if (ops_.runBlocks && !parallel) {
+        tokens = ops_.runBlocks(*this, tokens, ctx, tmod, rope); // traces block{i}_out itself
+    } else {
+        for (size_t i = 0; i < blocks_.size(); ++i) {
+            tokens = blocks_[i].forward(tokens, ctx, tmod, rope, c, attention, &ops_);
+            if (isTracing()) {
+                trace(fmt::format("block{}_out", i), tokens);
+            }
         }
     }
     auto hm = (headModulation + temb.unsqueeze(1)).chunk(2, 1); // shift, scale: [B, 1, D]

@@ -67,13 +67,49 @@ struct Linear {
     at::Tensor operator()(const at::Tensor& x) const;
 };
 
+struct DiTSelfAttention;
+class WanDiT;
+
+// The memory-bound chains of the repeated block, replaceable as one table so that the compile layer (kernels/,
+// which core cannot depend on) can install fused kernels. Every entry of `DiTBlockOps::eager()` is the plain ATen
+// path, the reference; an empty entry means the eager one. Shapes in the model dtype unless said otherwise.
+struct DiTBlockOps {
+    // LayerNorm over D without affine, then ·(1 + scale) + shift. x [B, L, D], shift/scale [B, 1, D] → [B, L, D]
+    std::function<at::Tensor(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps)>
+        layerNormModulate;
+    // RMSNorm over the whole D (weight [D]), then the 3-D rotation when `rope` is given (none for cross-attention
+    // queries). x [B, L, D] (rows may be strided) → [B, L, H, d]; the result may be a transposed view of a
+    // contiguous [B, H, L, d] buffer, the layout attention wants.
+    std::function<at::Tensor(const at::Tensor& x, const at::Tensor& weight, const RopeTable* rope, int64_t heads,
+                             double eps)>
+        qkNormRope;
+    // x + gate · y. x, y [B, L, D], gate [B, 1, D] → [B, L, D]
+    std::function<at::Tensor(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y)> gatedResidual;
+    // ffn2(gelu_tanh(ffn0(x))). x [B, L, D] → [B, L, D]
+    std::function<at::Tensor(const at::Tensor& x, const Linear& ffn0, const Linear& ffn2)> ffnGeluTanh;
+    // The self-attention projections. x [B, L, D] → q, k, v [B, L, D] each (may be views of one [B, L, 3D]).
+    std::function<std::array<at::Tensor, 3>(const at::Tensor& x, const DiTSelfAttention& attn)> qkvProjection;
+    // Self-attention when no sequence-parallel attention is given (see AttentionFn).
+    AttentionFn attention;
+    // Runs every block (tokens [B, L, D] → [B, L, D]) instead of the plain loop, e.g. replaying CUDA graphs; it
+    // calls `WanDiT::runBlock` itself. Not used when sequence-parallel hooks are given.
+    std::function<at::Tensor(const WanDiT& dit, const at::Tensor& tokens, const at::Tensor& ctx,
+                             const at::Tensor& tmod, const RopeTable& rope)>
+        runBlocks;
+
+    // The rotary table of a (f, h, w) token grid; the compile layer caches it per grid. Default RopeTable::build.
+    std::function<RopeTable(int64_t headDim, int64_t f, int64_t h, int64_t w, at::Device device)> ropeTable;
+
+    static DiTBlockOps eager(); // every entry filled with the eager ATen path
+};
+
 struct DiTSelfAttention {
     Linear q, k, v, o;
     at::Tensor normQ, normK; // [D]
     void load(io::WeightLoader& w, const std::string& prefix, const WanDiTConfig& cfg);
     // x [B, L, D] (a sequence shard when parallel) → [B, L, D]
     at::Tensor forward(const at::Tensor& x, const RopeTable& rope, const WanDiTConfig& cfg,
-                       const AttentionFn& attention) const;
+                       const AttentionFn& attention, const DiTBlockOps* ops = nullptr) const;
 };
 
 struct DiTCrossAttention {
@@ -81,7 +117,8 @@ struct DiTCrossAttention {
     at::Tensor normQ, normK;
     void load(io::WeightLoader& w, const std::string& prefix, const WanDiTConfig& cfg);
     // x [B, L, D], ctx [B, Lc, D]; the context is replicated on every rank: no communication needed.
-    at::Tensor forward(const at::Tensor& x, const at::Tensor& ctx, const WanDiTConfig& cfg) const;
+    at::Tensor forward(const at::Tensor& x, const at::Tensor& ctx, const WanDiTConfig& cfg,
+                       const DiTBlockOps* ops = nullptr) const;
 };
 
 // The repeated block (DiffSynth's `_repeated_blocks = ["DiTBlock"]`): the unit the compile layer targets.
@@ -92,9 +129,10 @@ struct WanAttentionBlock {
     at::Tensor norm3Weight, norm3Bias;
     Linear ffn0, ffn2;
     void load(io::WeightLoader& w, const std::string& prefix, const WanDiTConfig& cfg);
-    // x [B, L, D], ctx [B, Lc, D], tmod [B, 6, D] → [B, L, D]
+    // x [B, L, D], ctx [B, Lc, D], tmod [B, 6, D] → [B, L, D]. `ops` null = eager.
     at::Tensor forward(const at::Tensor& x, const at::Tensor& ctx, const at::Tensor& tmod, const RopeTable& rope,
-                       const WanDiTConfig& cfg, const AttentionFn& attention) const;
+                       const WanDiTConfig& cfg, const AttentionFn& attention,
+                       const DiTBlockOps* ops = nullptr) const;
 };
 
 // Hooks for sequence parallelism: split the token sequence before the blocks, gather the head output after.
@@ -116,6 +154,7 @@ public:
     at::ScalarType dtype() const { return dtype_; }
     at::Device device() const { return device_; }
     std::vector<WanAttentionBlock>& blocks() { return blocks_; }
+    const std::vector<WanAttentionBlock>& blocks() const { return blocks_; }
 
     // x [B, 16, F, H, W] latents, t [B] timestep (σ·1000), context [B, Lc, textDim] → velocity [B, 16, F, H, W].
     // Inputs are converted to the model's dtype/device. Traces: t_embedded, t_projected, context_embedded,
@@ -126,6 +165,13 @@ public:
     // The context embedding alone (cacheable across steps: it does not depend on t or x).
     at::Tensor embedContext(const at::Tensor& context) const;
 
+    // The block ops (eager by default); the compile layer sets fused ones. Not thread-safe against forward().
+    void setOps(DiTBlockOps ops);
+    const DiTBlockOps& ops() const { return ops_; }
+    // Block i with the model's ops: x [B, L, D] → [B, L, D] (for DiTBlockOps::runBlocks).
+    at::Tensor runBlock(size_t i, const at::Tensor& x, const at::Tensor& ctx, const at::Tensor& tmod,
+                        const RopeTable& rope) const;
+
 private:
     WanDiTConfig config_;
     at::ScalarType dtype_;
@@ -135,6 +181,7 @@ private:
     std::vector<WanAttentionBlock> blocks_;
     at::Tensor headModulation;
     Linear head;
+    DiTBlockOps ops_ = DiTBlockOps::eager();
 };
 
 // The sinusoidal timestep embedding: float64 [cos(t·ω_k)…, sin(t·ω_k)…], cast to t's dtype. t [B] → [B, freqDim].

@@ -12,11 +12,17 @@
 #include <string>
 #include <vector>
 
+namespace ditstudio {
+class WanDiT;
+}
+
 namespace ditstudio::verify {
 
 struct Options {
     at::Device device = at::kCPU;
     at::ScalarType dtype = at::kFloat;
+    // Called on every DiT a checker builds, before its forward (the CLI's --compile: kernels::compileDiT).
+    std::function<void(WanDiT&)> prepareDiT;
 };
 
 enum class Status { Pass, Fail, Skip };

@@ -17,6 +17,9 @@ void checkDit(const CaseContext& ctx, CaseResult& result) {
                                                   : WanDiTConfig::fromWeights(weights);
     const auto caseFile = ctx.file("case");
     WanDiT dit(weights, cfg, ctx.options.dtype, ctx.options.device);
+    if (ctx.options.prepareDiT) {
+        ctx.options.prepareDiT(dit);
+    }
 
     std::map<std::string, at::Tensor> inter;
     at::Tensor out;
