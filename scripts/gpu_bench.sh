@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the headless stack on the GPU machine, checks it and times it beside the DiffSynth baseline, in one run:
 #   1. build (cmake --preset headless: no Qt; CUDA kernels for sm_90a) against the system python's LibTorch;
-#      Debian packages the machine lacks (nlohmann-json, SQLite, CLI11) come as .deb files in $DEPS_DIR and are
-#      unpacked under /tmp/deps (never into /); without pkg-config, FFmpeg/sentencepiece are simply not found
+#      Debian packages the machine lacks (seen 2026-11-27: SQLite headers; FFmpeg is absent and optional) come as
+#      .deb files in $DEPS_DIR and are unpacked under /tmp/deps (never into /), their .pc files re-rooted there
 #   2. ditstudio-cli verify $GOLDEN dit_a dit_b on CUDA, float32 and bfloat16, in every compile mode
 #   3. the fused-vs-eager kernel checks (ditstudio-cli bench --check-kernels)
 #   4. ditstudio-cli bench for each model in $BENCH_MODELS and each compile mode (max-autotune twice: a cold and
