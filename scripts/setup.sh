@@ -11,7 +11,8 @@ venv="${DITSTUDIO_VENV:-$root/.venv}"
 packages=(build-essential cmake ninja-build ccache pkg-config git python3-venv
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libsentencepiece-dev libsqlite3-dev nlohmann-json3-dev libpng-dev
-  libssl-dev)
+  libssl-dev
+  clang libclang-rt-14-dev) # clang + libFuzzer/sanitizer runtimes: scripts/fuzz.sh
 if [[ "${DITSTUDIO_NO_GUI:-0}" != 1 ]]; then
   packages+=(qt6-base-dev qt6-base-dev-tools libgl-dev xvfb xauth)
 fi
