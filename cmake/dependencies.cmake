@@ -8,7 +8,7 @@ find_package(SQLite3 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(FFMPEG IMPORTED_TARGET libavformat libavcodec libswscale libavutil)
 pkg_check_modules(SENTENCEPIECE IMPORTED_TARGET sentencepiece)
-find_package(OpenSSL REQUIRED COMPONENTS Crypto) # SHA-256 of model files in output sidecars
+find_package(OpenSSL COMPONENTS Crypto) # SHA-256 of model files in output sidecars (optional: libssl-dev)
 find_package(CLI11 REQUIRED)
 
 # The torch wheel ships its own (newer) fmt headers in its include directory; spdlog from the distribution is built

@@ -4,19 +4,22 @@
 #include "core/util/error.h"
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <torch/headeronly/version.h>
 
-extern "C" {
+#ifdef DITSTUDIO_HAVE_OPENSSL
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#endif
+
 #ifdef DITSTUDIO_HAVE_FFMPEG
+extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#endif
 #include <libavutil/avutil.h>
 #include <libswscale/swscale.h>
 }
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -34,13 +37,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+#ifdef DITSTUDIO_HAVE_OPENSSL
 struct DigestDeleter {
     void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 };
+#endif
 struct FileCloser {
     void operator()(std::FILE* file) const { std::fclose(file); }
 };
 
+#ifdef DITSTUDIO_HAVE_OPENSSL
 std::string toHex(const unsigned char* bytes, unsigned length) {
     static constexpr char kDigits[] = "0123456789abcdef";
     std::string hex(size_t(length) * 2, '0');
@@ -67,6 +73,7 @@ std::string finish(EVP_MD_CTX* context, const std::string& what) {
     }
     return toHex(digest, length);
 }
+#endif
 
 using HashKey = std::tuple<std::string, uintmax_t, int64_t>; // absolute path, size, mtime (ns)
 std::mutex hashCacheMutex;
@@ -91,12 +98,28 @@ fs::path sidecarPath(const fs::path& output) {
     return trimmed.parent_path() / (trimmed.filename().string() + ".json");
 }
 
+constexpr const char* kNoOpenSsl = "SHA-256 needs OpenSSL's libcrypto (libssl-dev), which this build was made without";
+
+bool hasSha256() {
+#ifdef DITSTUDIO_HAVE_OPENSSL
+    return true;
+#else
+    return false;
+#endif
+}
+
 std::string sha256Hex(const void* data, size_t size) {
+#ifndef DITSTUDIO_HAVE_OPENSSL
+    (void)data;
+    (void)size;
+    throw ExportError(kNoOpenSsl);
+#else
     auto context = newSha256("sha256");
     if (EVP_DigestUpdate(context.get(), data, size) != 1) {
         throw ExportError("sha256: OpenSSL digest update failed");
     }
     return finish(context.get(), "sha256");
+#endif
 }
 
 std::string sha256File(const fs::path& path) {
@@ -116,6 +139,9 @@ std::string sha256File(const fs::path& path) {
         }
     }
     const std::string what = fmt::format("hashing {}", path.string());
+#ifndef DITSTUDIO_HAVE_OPENSSL
+    throw ExportError(fmt::format("{}: {}", what, kNoOpenSsl));
+#else
     std::unique_ptr<std::FILE, FileCloser> file(std::fopen(absolute.c_str(), "rb"));
     if (!file) {
         throw ExportError(fmt::format("cannot hash model file {}: {}", path.string(), std::strerror(errno)));
@@ -142,6 +168,7 @@ std::string sha256File(const fs::path& path) {
     std::lock_guard lock(hashCacheMutex);
     hashCache[key] = hex;
     return hex;
+#endif
 }
 
 nlohmann::json softwareVersions() {
@@ -156,7 +183,11 @@ nlohmann::json softwareVersions() {
 #else
         {"ffmpeg", "absent from this build"},
 #endif
+#ifdef DITSTUDIO_HAVE_OPENSSL
         {"openssl", OpenSSL_version(OPENSSL_VERSION)},
+#else
+        {"openssl", "absent from this build"},
+#endif
     };
 }
 
@@ -177,12 +208,19 @@ nlohmann::json buildSidecar(const SidecarInfo& info) {
             }
             std::sort(paths.begin(), paths.end());
             for (const auto& p : paths) {
-                files[p.filename().string()] = sha256File(p);
+                files[p.filename().string()] = hasSha256() ? nlohmann::json(sha256File(p)) : nlohmann::json();
             }
             entry["files_sha256"] = files;
         } else {
-            entry["bytes"] = fs::file_size(model.path, ec);
-            entry["sha256"] = sha256File(model.path);
+            const auto bytes = fs::file_size(model.path, ec);
+            if (ec) {
+                throw ExportError(fmt::format("cannot hash model file {}: {}", model.path.string(), ec.message()));
+            }
+            entry["bytes"] = bytes;
+            entry["sha256"] = hasSha256() ? nlohmann::json(sha256File(model.path)) : nlohmann::json();
+        }
+        if (!hasSha256()) {
+            entry["sha256_unavailable"] = kNoOpenSsl;
         }
         models.push_back(entry);
     }

@@ -41,6 +41,9 @@ void writeJsonAtomically(const std::filesystem::path& path, const nlohmann::json
 // (absolute path, size, modification time): thread-safe. Throws ExportError naming the file on a read error.
 std::string sha256File(const std::filesystem::path& path);
 std::string sha256Hex(const void* data, size_t size);
+// Whether this build has OpenSSL's libcrypto; without it the sidecar records null hashes and says why, and
+// sha256File/sha256Hex throw ExportError.
+bool hasSha256();
 
 // {"ditstudio", "libtorch", "ffmpeg", "libavcodec", "libavformat", "libswscale", "openssl"}
 nlohmann::json softwareVersions();

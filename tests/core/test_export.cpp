@@ -308,6 +308,10 @@ private slots:
         QCOMPARE(json["settings"]["steps"].get<int>(), 4);
         QCOMPARE(json["output"]["codec"].get<std::string>(), std::string("libx264"));
         QCOMPARE(json["stage_seconds"]["denoise"].get<double>(), 1.5);
+        if (!hasSha256()) {
+            QVERIFY(json["models"][0]["sha256"].is_null());
+            return;
+        }
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
         const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         QCOMPARE(json["models"][0]["role"].get<std::string>(), std::string("dit"));
@@ -321,6 +325,9 @@ private slots:
     }
 
     void sha256MatchesKnownVectors() {
+        if (!hasSha256()) {
+            QSKIP("built without OpenSSL: sidecars record null hashes");
+        }
         QCOMPARE(sha256Hex("", 0), std::string("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
         const std::string text = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
         QCOMPARE(sha256Hex(text.data(), text.size()),
