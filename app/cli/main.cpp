@@ -4,6 +4,7 @@
 #include "core/protocol/client.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
+#include "parallel/verify_parallel.h"
 #include "kernels/compile.h"
 #include "kernels/compile_settings.h"
 #include "kernels/dit_bench.h"
@@ -50,6 +51,52 @@ struct CompileFlags {
         return s;
     }
 };
+
+// verify --ulysses U --ring R [--cfg-parallel]: the DiT cases run on a rank group of U × R (× 2) processes through
+// the launcher (rank 0 reports); the other kinds run in this process as without the options.
+static int runVerifyOnRanks(const std::string& dir, const std::vector<std::string>& cases, const std::string& device,
+                            const std::string& dtype, const parallel::ParallelDegrees& degrees,
+                            const std::string& logLevel, const std::function<int(std::vector<std::string>)>& runRest) {
+    parallel::ParallelVerifyOptions options;
+    options.degrees = degrees;
+    options.device = device;
+    options.dtype = dtype;
+    options.logLevel = logLevel;
+    std::vector<std::string> ditCases, otherCases;
+    try {
+        for (const auto& [name, kind] : parallel::listCases(dir, cases)) {
+            if (kind == "dit") {
+                parallel::checkDegreesForCase(dir, name, options); // refuse before anything starts
+                ditCases.push_back(name);
+            } else {
+                otherCases.push_back(name);
+            }
+        }
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    }
+    int passed = 0, failed = 0;
+    for (const auto& name : ditCases) {
+        verify::CaseResult r;
+        try {
+            r = parallel::runDitCaseOnRanks(dir, name, options);
+        } catch (const Error& e) {
+            std::cerr << "error: " << e.what() << "\n";
+            return 2;
+        }
+        std::cout << verify::formatResult(r) << std::endl;
+        if (r.status == verify::Status::Fail && !r.reason.empty()) {
+            std::cout << "  " << r.reason << std::endl;
+        }
+        passed += r.status == verify::Status::Pass;
+        failed += r.status == verify::Status::Fail;
+    }
+    std::cout << "on ranks (" << degrees.describe() << "): " << passed << " passed, " << failed << " failed"
+              << std::endl;
+    const int rest = otherCases.empty() ? 0 : runRest(otherCases);
+    return failed > 0 ? 1 : rest;
+}
 
 static int runVerify(const std::string& dir, const std::vector<std::string>& cases, const std::string& device,
                      const std::string& dtype, const CompileFlags& compileFlags) {
@@ -391,6 +438,13 @@ int main(int argc, char** argv) {
     verify->add_option("--dtype", dtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
     CompileFlags compileFlags;
     compileFlags.addTo(verify);
+    parallel::ParallelDegrees verifyDegrees;
+    bool cfgParallel = false;
+    auto* ulyssesOption = verify->add_option("--ulysses", verifyDegrees.ulysses, "Ulysses degree: DiT cases on ranks")
+                              ->check(CLI::PositiveNumber);
+    auto* ringOption = verify->add_option("--ring", verifyDegrees.ring, "Ring-attention degree: DiT cases on ranks")
+                           ->check(CLI::PositiveNumber);
+    verify->add_flag("--cfg-parallel", cfgParallel, "Conditional/unconditional passes on two halves of the ranks");
 
     auto* bench = app.add_subcommand("bench", "Time one DiT forward at a real config with random weights");
     kernels::DiTBenchOptions benchOptions;
@@ -457,6 +511,12 @@ int main(int argc, char** argv) {
 
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::from_str(logLevel));
+    if (*verify && (ulyssesOption->count() > 0 || ringOption->count() > 0 || cfgParallel)) {
+        verifyDegrees.cfg = cfgParallel ? 2 : 1;
+        return runVerifyOnRanks(dir, cases, device, dtype, verifyDegrees, logLevel, [&](std::vector<std::string> rest) {
+            return runVerify(dir, rest, device, dtype, compileFlags);
+        });
+    }
     if (*verify) {
         return runVerify(dir, cases, device, dtype, compileFlags);
     }

@@ -1,0 +1,263 @@
+#include "parallel/verify_parallel.h"
+
+#include "core/io/weight_source.h"
+#include "core/models/wan_dit.h"
+#include "core/runtime/trace.h"
+#include "core/util/error.h"
+#include "parallel/launcher.h"
+#include "parallel/usp.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+
+namespace ditstudio::parallel {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json readManifest(const fs::path& dir) {
+    const fs::path path = dir / "manifest.json";
+    std::ifstream in(path);
+    if (!in) {
+        throw FormatError(fmt::format("{}: missing (a golden directory needs a manifest.json)", path.string()));
+    }
+    nlohmann::json manifest;
+    try {
+        manifest = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw FormatError(fmt::format("{}: not well-formed JSON: {}", path.string(), e.what()));
+    }
+    if (!manifest.is_object() || !manifest.contains("cases") || !manifest["cases"].is_object()) {
+        throw FormatError(fmt::format("{}: needs a \"cases\" object", path.string()));
+    }
+    return manifest;
+}
+
+const nlohmann::json& ditEntry(const nlohmann::json& manifest, const fs::path& dir, const std::string& name) {
+    const auto& cases = manifest["cases"];
+    if (!cases.contains(name)) {
+        throw ConfigError(fmt::format("{}: no case '{}'", (dir / "manifest.json").string(), name));
+    }
+    const auto& entry = cases[name];
+    if (!entry.is_object() || entry.value("kind", "") != "dit") {
+        throw ConfigError(fmt::format("case '{}' is not a DiT case: only kind 'dit' runs on a rank group", name));
+    }
+    return entry;
+}
+
+WanDiTConfig configOf(const nlohmann::json& entry, const io::WeightSource& weights) {
+    return entry.contains("config") ? WanDiTConfig::fromJson(entry["config"]) : WanDiTConfig::fromWeights(weights);
+}
+
+} // namespace
+
+std::vector<std::pair<std::string, std::string>> listCases(const fs::path& dir, const std::vector<std::string>& names) {
+    if (!fs::is_directory(dir)) {
+        throw FormatError(fmt::format("{}: no such directory", dir.string()));
+    }
+    const auto manifest = readManifest(dir);
+    const auto& cases = manifest["cases"];
+    std::vector<std::pair<std::string, std::string>> result;
+    if (names.empty()) {
+        for (auto it = cases.begin(); it != cases.end(); ++it) {
+            result.emplace_back(it.key(), it.value().is_object() ? it.value().value("kind", "") : "");
+        }
+        return result;
+    }
+    for (const auto& name : names) {
+        if (!cases.contains(name)) {
+            throw ConfigError(fmt::format("{}: no case '{}'", (dir / "manifest.json").string(), name));
+        }
+        result.emplace_back(name, cases[name].is_object() ? cases[name].value("kind", "") : "");
+    }
+    return result;
+}
+
+void checkDegreesForCase(const fs::path& dir, const std::string& caseName, const ParallelVerifyOptions& options) {
+    const auto manifest = readManifest(dir);
+    const auto& entry = ditEntry(manifest, dir, caseName);
+    const auto weights = io::WeightSource::open(dir / entry.at("weights").get<std::string>());
+    const auto cfg = configOf(entry, weights);
+    try {
+        options.degrees.validate(cfg.numHeads, 0, true);
+    } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("case '{}' ({} heads): {}; valid Ulysses degrees divide {}", caseName,
+                                      cfg.numHeads, e.what(), cfg.numHeads));
+    }
+    if (options.device == "cuda") {
+        const auto gpus = static_cast<int64_t>(at::getNumGPUs());
+        if (gpus < options.degrees.world()) {
+            throw ConfigError(fmt::format("{} needs {} GPUs (one per rank), this machine has {}",
+                                          options.degrees.describe(), options.degrees.world(), gpus));
+        }
+    }
+}
+
+verify::CaseResult verifyDitOnRanks(Communicator& world, const ParallelDegrees& degrees, const fs::path& dir,
+                                    const std::string& caseName, const verify::Options& options) {
+    verify::CaseResult result;
+    result.name = caseName;
+    result.kind = "dit";
+    const auto start = std::chrono::steady_clock::now();
+    const auto manifest = readManifest(dir);
+    const auto& entry = ditEntry(manifest, dir, caseName);
+    const verify::CaseContext ctx{caseName, entry, dir, options, manifest};
+    const auto weights = io::WeightSource::open(dir / entry.at("weights").get<std::string>());
+    const auto cfg = configOf(entry, weights);
+    const auto caseFile = ctx.file("case");
+    WanDiT dit(weights, cfg, options.dtype, options.device);
+    UspGroups groups = UspGroups::create(world, degrees, cfg.numHeads, true);
+    SequenceParallelHooks hooks = makeUspHooks(groups);
+
+    const at::Tensor x = caseFile.tensor("input.x"), t = caseFile.tensor("input.timestep");
+    const at::Tensor context = caseFile.tensor("input.context");
+    const at::Tensor contextNegative = context.flip({1}) * 0.5; // a second, different context for the CFG check
+    constexpr double kCfgScale = 5.0;
+
+    std::map<std::string, at::Tensor> inter;
+    at::Tensor out;
+    {
+        ScopedTrace scope([&](const std::string& name, const at::Tensor& v) { inter[name] = v.to(at::kCPU); });
+        out = dit.forward(x, t, context, &hooks); // [1, 16, F, H, W], gathered on every rank
+    }
+    at::Tensor guided = makeParallelVelocity(dit, groups, context, contextNegative, kCfgScale)(x, t);
+    const int64_t length = inter.at("head_out").size(1);
+    const ShardLayout layout{length, degrees.sequenceParallel(), groups.shardIndex()};
+
+    if (world.rank() == 0) {
+        const bool reduced = options.dtype != at::kFloat;
+        const double tolerance = reduced ? 2e-2 : verify::kRelL2Tolerance; // vs one rank in the same dtype
+        at::Tensor reference = dit.forward(x, t, context);                 // one process, no hooks
+        at::Tensor referenceNegative = dit.forward(x, t, contextNegative);
+        at::Tensor referenceGuided = referenceNegative + kCfgScale * (reference - referenceNegative);
+        if (!reduced) {
+            checkRelL2(result, "output", out, caseFile.tensor("output"), verify::kRelL2Tolerance);
+            for (const auto& info : caseFile.tensors()) {
+                if (info.name.rfind("inter.", 0) != 0) {
+                    continue;
+                }
+                const std::string key = info.name.substr(6);
+                if (!inter.count(key)) {
+                    throw FormatError(fmt::format("case has {} but the model produced no such intermediate",
+                                                  info.name));
+                }
+                if (key.rfind("block", 0) == 0) { // a sequence shard here: compare shard 0's real tokens
+                    const int64_t valid = layout.validIn(0);
+                    checkRelL2(result, info.name + "[shard 0]", inter[key].narrow(1, 0, valid),
+                               caseFile.tensor(info.name).narrow(1, 0, valid), verify::kRelL2Tolerance);
+                } else {
+                    checkRelL2(result, info.name, inter[key], caseFile.tensor(info.name), verify::kRelL2Tolerance);
+                }
+            }
+        } else {
+            const double drift = entry.value("bf16_cuda_rel_l2_vs_fp32", 0.0);
+            checkRelL2(result, "output(vs fp32)", out, caseFile.tensor("output"), 1.25 * drift + 0.01);
+        }
+        checkRelL2(result, "output vs 1 rank", out, reference, tolerance);
+        checkRelL2(result, fmt::format("guided(cfg {}) vs 1 rank", kCfgScale), guided, referenceGuided, tolerance);
+    }
+    world.barrier(); // nobody leaves while rank 0 still needs the group
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+nlohmann::json caseResultToJson(const verify::CaseResult& r) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : r.checks) {
+        checks.push_back({{"name", c.name}, {"metric", c.metric}, {"value", c.value}, {"tolerance", c.tolerance},
+                          {"passed", c.passed}});
+    }
+    const char* status = r.status == verify::Status::Pass ? "pass" : r.status == verify::Status::Fail ? "fail" : "skip";
+    return {{"name", r.name}, {"kind", r.kind},     {"status", status},
+            {"reason", r.reason}, {"seconds", r.seconds}, {"checks", checks}};
+}
+
+verify::CaseResult caseResultFromJson(const nlohmann::json& json) {
+    verify::CaseResult r;
+    try {
+        r.name = json.at("name").get<std::string>();
+        r.kind = json.at("kind").get<std::string>();
+        const auto status = json.at("status").get<std::string>();
+        r.status = status == "pass" ? verify::Status::Pass : status == "skip" ? verify::Status::Skip : verify::Status::Fail;
+        r.reason = json.value("reason", "");
+        r.seconds = json.value("seconds", 0.0);
+        for (const auto& c : json.at("checks")) {
+            r.checks.push_back(verify::Check{c.at("name").get<std::string>(), c.at("metric").get<std::string>(),
+                                             c.at("value").get<double>(), c.at("tolerance").get<double>(),
+                                             c.at("passed").get<bool>()});
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw FormatError(fmt::format("rank 0's case result is malformed: {}", e.what()));
+    }
+    return r;
+}
+
+verify::CaseResult runDitCaseOnRanks(const fs::path& dir, const std::string& caseName,
+                                     const ParallelVerifyOptions& options) {
+    static std::atomic<int> counter{0};
+    const fs::path resultPath =
+        fs::temp_directory_path() / fmt::format("ditstudio-verify-{}-{}.json", ::getpid(), counter++);
+    const int world = static_cast<int>(options.degrees.world());
+
+    LaunchSpec spec;
+    spec.executable = options.rankExecutable.empty() ? findRankExecutable() : options.rankExecutable;
+    spec.arguments = {"--verify-dit", fs::absolute(dir).string(), caseName, "--result", resultPath.string(),
+                      "--dtype", options.dtype};
+    spec.worldSize = world;
+    spec.degrees = options.degrees;
+    for (int r = 0; r < world; ++r) {
+        spec.devices.push_back(options.device == "cuda" ? fmt::format("cuda:{}", r) : "cpu");
+    }
+    spec.environment["DITSTUDIO_LOG_LEVEL"] = options.logLevel;
+    spec.heartbeatTimeout = options.heartbeatTimeout;
+
+    verify::CaseResult failed;
+    failed.name = caseName;
+    failed.kind = "dit";
+    failed.status = verify::Status::Fail;
+    const auto start = std::chrono::steady_clock::now();
+    RankGroup group;
+    group.start(spec);
+    const auto outcome = group.waitForExit(options.timeout);
+    if (outcome == RankGroup::Outcome::Running) {
+        group.stop();
+        failed.reason = fmt::format("{} ranks did not finish within {:.0f} s; stopped", world,
+                                    options.timeout.count() / 1000.0);
+    } else if (outcome != RankGroup::Outcome::Succeeded) {
+        failed.reason = fmt::format("rank group ({}) failed: {}", options.degrees.describe(), group.failureReason());
+    }
+    failed.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!failed.reason.empty()) {
+        fs::remove(resultPath);
+        return failed;
+    }
+    std::ifstream in(resultPath);
+    if (!in) {
+        failed.reason = fmt::format("rank 0 finished but wrote no result to {}", resultPath.string());
+        return failed;
+    }
+    nlohmann::json json;
+    try {
+        json = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        failed.reason = fmt::format("rank 0's result {} is not JSON: {}", resultPath.string(), e.what());
+        return failed;
+    }
+    in.close();
+    fs::remove(resultPath);
+    verify::CaseResult result = caseResultFromJson(json);
+    result.name = fmt::format("{} [{}]", result.name, options.degrees.describe());
+    result.seconds = failed.seconds;
+    return result;
+}
+
+} // namespace ditstudio::parallel
