@@ -35,7 +35,7 @@ namespace {
 // namespaces) do not prevent reading its state dict; only a non-tensor inside the state dict is an error.
 
 struct PickleValue;
-using PickleRef = std::shared_ptr<PickleValue>;
+using PickleRef = PickleValue*; // owned by the PickleReader's arena: pickles can hold reference cycles
 
 struct PickleValue {
     enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Storage, Tensor, Opaque };
@@ -47,12 +47,6 @@ struct PickleValue {
     std::vector<std::pair<PickleRef, PickleRef>> entries; // Dict
     at::Tensor tensor;   // Tensor, Storage (a 1-D tensor over the whole storage)
 };
-
-PickleRef make(PickleValue::Kind kind) {
-    auto v = std::make_shared<PickleValue>();
-    v->kind = kind;
-    return v;
-}
 
 std::string describeValue(const PickleValue& v) {
     switch (v.kind) {
@@ -100,8 +94,16 @@ std::optional<at::ScalarType> storageType(const std::string& global) {
 
 class PickleReader {
 public:
-    PickleReader(const std::string& data, caffe2::serialize::PyTorchStreamReader& archive, const fs::path& path)
-        : data_(data), archive_(archive), path_(path) {}
+    PickleReader(const std::string& data, caffe2::serialize::PyTorchStreamReader& archive, const fs::path& path,
+                 uint64_t fileBytes)
+        : data_(data), archive_(archive), path_(path), fileBytes_(fileBytes) {}
+
+    // Values live as long as the reader.
+    PickleRef make(PickleValue::Kind kind) {
+        arena_.push_back(std::make_unique<PickleValue>());
+        arena_.back()->kind = kind;
+        return arena_.back().get();
+    }
 
     PickleRef run() {
         while (true) {
@@ -138,6 +140,9 @@ public:
                 break;
             case 0x8a: { // LONG1
                 const size_t n = byte();
+                if (n > 8) {
+                    fail(fmt::format("integer of {} bytes at byte {} does not fit in 64 bits", n, pos_ - 2));
+                }
                 uint64_t value = littleEndian(n);
                 if (n > 0 && n < 8 && (value >> (8 * n - 1)) & 1) {
                     value |= ~uint64_t(0) << (8 * n); // sign-extend
@@ -305,7 +310,7 @@ private:
         pos_ = end + 1;
         return out;
     }
-    void push(PickleRef v) { stack_.push_back(std::move(v)); }
+    void push(PickleRef v) { stack_.push_back(v); }
     void pushInt(int64_t value) {
         auto v = make(PickleValue::Kind::Int);
         v->integer = value;
@@ -375,11 +380,16 @@ private:
             return cached->second;
         }
         const int64_t numel = f[4]->integer;
-        const uint64_t expectedBytes = uint64_t(numel) * c10::elementSize(*dtype);
         const std::string record = "data/" + key;
         if (!archive_.hasRecord(record)) {
             fail(fmt::format("storage record '{}' is missing from the archive", record));
         }
+        const uint64_t recordBytes = archive_.getRecordSize(record);
+        if (numel < 0 || uint64_t(numel) > recordBytes || recordBytes > fileBytes_) {
+            fail(fmt::format("storage '{}' of {} elements does not fit its record of {} bytes in a {}-byte file", key,
+                             numel, recordBytes, fileBytes_));
+        }
+        const uint64_t expectedBytes = uint64_t(numel) * c10::elementSize(*dtype);
         auto [dataPtr, byteCount] = archive_.getRecord(record);
         if (byteCount < expectedBytes) {
             fail(fmt::format("storage '{}' holds {} bytes, expected {} ({} × {})", key, byteCount, expectedBytes,
@@ -417,15 +427,22 @@ private:
                 a.size() >= 4 && a[0]->kind == PickleValue::Kind::Storage && a[1]->kind == PickleValue::Kind::Int) {
                 const at::Tensor& storage = a[0]->tensor; // [numel]
                 const auto size = intTuple(a[2], "size"), stride = intTuple(a[3], "stride");
+                if (size.size() != stride.size()) {
+                    fail(fmt::format("tensor has {} sizes but {} strides", size.size(), stride.size()));
+                }
                 int64_t last = a[1]->integer; // highest element index touched
+                bool isOverflow = false;
                 for (size_t d = 0; d < size.size(); ++d) {
                     if (size[d] == 0) {
                         last = -1;
                         break;
                     }
-                    last += (size[d] - 1) * stride[d];
+                    int64_t span = 0;
+                    isOverflow = isOverflow || size[d] < 0 || stride[d] < 0 ||
+                                 __builtin_mul_overflow(size[d] - 1, stride[d], &span) ||
+                                 __builtin_add_overflow(last, span, &last);
                 }
-                if (a[1]->integer < 0 || last >= storage.numel()) {
+                if (a[1]->integer < 0 || isOverflow || last >= storage.numel()) {
                     fail(fmt::format("tensor of size {} at offset {} runs past its storage of {} elements",
                                      c10::str(c10::IntArrayRef(size)), a[1]->integer, storage.numel()));
                 }
@@ -455,6 +472,8 @@ private:
     size_t pos_ = 0;
     caffe2::serialize::PyTorchStreamReader& archive_;
     fs::path path_;
+    uint64_t fileBytes_;
+    std::vector<std::unique_ptr<PickleValue>> arena_;
     std::vector<PickleRef> stack_;
     std::vector<size_t> marks_;
     std::map<uint64_t, PickleRef> memo_;
@@ -463,7 +482,11 @@ private:
 
 // The state dict inside a loaded pickle: the top-level dict itself, or the dict under one of the usual
 // checkpoint keys when the top level holds more than tensors.
-const PickleValue& stateDictOf(const PickleValue& root, const fs::path& path) {
+const PickleValue& stateDictOf(const PickleValue& root, const fs::path& path, int depth = 0) {
+    if (depth > 4) { // a dict nested in itself through the pickle's memo would recurse forever
+        throw FormatError(fmt::format("{}: state dict nested more than 4 levels deep under state_dict/model/module",
+                                      path.string()));
+    }
     if (root.kind != PickleValue::Kind::Dict) {
         throw FormatError(fmt::format("{}: expected a dict of tensors (a state dict), found a pickled {}",
                                       path.string(), describeValue(root)));
@@ -479,7 +502,7 @@ const PickleValue& stateDictOf(const PickleValue& root, const fs::path& path) {
         for (const auto& [key, value] : root.entries) {
             if (key->kind == PickleValue::Kind::String && key->text == name && value->kind == PickleValue::Kind::Dict) {
                 spdlog::debug("{}: using the state dict under \"{}\"", path.string(), name);
-                return stateDictOf(*value, path);
+                return stateDictOf(*value, path, depth + 1);
             }
         }
     }
@@ -546,9 +569,15 @@ std::map<std::string, at::Tensor> readPth(const fs::path& path) {
             throw FormatError(fmt::format("{}: zip archive without a data.pkl record: not written by torch.save",
                                           path.string()));
         }
+        const uint64_t fileBytes = fs::file_size(path);
+        if (archive.getRecordSize("data.pkl") > fileBytes) { // torch.save stores records uncompressed
+            throw FormatError(fmt::format("{}: data.pkl claims {} bytes in a {}-byte file", path.string(),
+                                          archive.getRecordSize("data.pkl"), fileBytes));
+        }
         auto [pickleData, pickleBytes] = archive.getRecord("data.pkl");
         const std::string pickle(static_cast<const char*>(pickleData.get()), pickleBytes);
-        const PickleRef root = PickleReader(pickle, archive, path).run();
+        PickleReader reader(pickle, archive, path, fileBytes);
+        const PickleRef root = reader.run();
         for (const auto& [key, value] : stateDictOf(*root, path).entries) {
             if (key->kind != PickleValue::Kind::String) {
                 throw FormatError(fmt::format("{}: state dict key of type {} where tensor names are expected",
