@@ -33,13 +33,15 @@ struct JobOutcome {
     int64_t seed = 0;
 };
 
-// Thread contract: run() is called by one thread (the runner's) at a time; status() and releaseIfIdle() from the
-// same thread; status() may also be called from other threads (it only reads a snapshot under a lock).
+// Thread contract: run() is called by one thread (the runner's) at a time; releaseIfIdle() and shutdown() from the
+// same thread; status() and cancelRunning() from any thread.
 class JobExecutor {
 public:
     virtual ~JobExecutor() = default;
     // Blocks until the job ends. `cancel` is polled at least every 100 ms; a cancelled job ends within one step.
     virtual JobOutcome run(const JobRecord& job, const ExecutionCallbacks& callbacks, const std::atomic<bool>& cancel) = 0;
+    // Any thread: tells the running job `jobId` to stop now, without waiting for run()'s next poll of `cancel`.
+    virtual void cancelRunning(int64_t jobId) = 0;
     // Frees the warm group when it has been idle longer than its idle limit.
     virtual void releaseIfIdle() = 0;
     // Stops everything (worker shutdown).

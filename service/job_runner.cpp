@@ -120,12 +120,15 @@ void JobRunner::wake() {
 }
 
 bool JobRunner::cancel(int64_t jobId) {
-    std::lock_guard lock(mutex_);
-    if (running_ && *running_ == jobId) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!running_ || *running_ != jobId) {
+            return false;
+        }
         cancelFlag_ = true;
-        return true;
     }
-    return false;
+    executor_.cancelRunning(jobId); // at once, not at the executor's next poll
+    return true;
 }
 
 void JobRunner::setPaused(bool paused) {

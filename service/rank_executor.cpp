@@ -147,6 +147,17 @@ void RankGroupExecutor::releaseIfIdle() {
     }
 }
 
+void RankGroupExecutor::cancelRunning(int64_t jobId) {
+    std::lock_guard lock(controlMutex_);
+    if (controlFd_ >= 0 && runningJob_ == jobId) {
+        try {
+            protocol::writeMessage(controlFd_, Message(nlohmann::json{{"type", "cancel"}, {"job", jobId}}));
+        } catch (const Error& e) {
+            spdlog::warn("job {}: sending cancel to rank 0 failed: {}", jobId, e.what());
+        }
+    }
+}
+
 void RankGroupExecutor::shutdown() { stopGroup("the worker is shutting down"); }
 
 RankGroupExecutor::Group* RankGroupExecutor::ensureGroup(const GroupKey& key, const std::atomic<bool>& cancel) {
@@ -274,9 +285,30 @@ JobOutcome RankGroupExecutor::run(const JobRecord& job, const ExecutionCallbacks
         return outcome;
     }
     setState("busy");
+    {
+        std::lock_guard lock(controlMutex_);
+        controlFd_ = group->fd;
+        runningJob_ = job.id;
+    }
+    struct ControlScope { // the connection is only reachable by cancelRunning() while this job runs
+        RankGroupExecutor& self;
+        ~ControlScope() {
+            std::lock_guard lock(self.controlMutex_);
+            self.controlFd_ = -1;
+            self.runningJob_ = 0;
+        }
+    } controlScope{*this};
+    auto writeControl = [&](const Message& message) {
+        std::lock_guard lock(controlMutex_);
+        protocol::writeMessage(group->fd, message);
+    };
     std::string stage = "load";
     bool isCancelSent = false;
     auto fail = [&](const std::string& reason) {
+        {
+            std::lock_guard lock(controlMutex_);
+            controlFd_ = -1;
+        }
         outcome.kind = JobOutcome::Kind::Failed;
         outcome.stage = stage;
         outcome.reason = reason;
@@ -284,7 +316,7 @@ JobOutcome RankGroupExecutor::run(const JobRecord& job, const ExecutionCallbacks
         return outcome;
     };
     try {
-        protocol::writeMessage(group->fd, Message(nlohmann::json{{"type", "run_job"},
+        writeControl(Message(nlohmann::json{{"type", "run_job"},
                                                    {"job", job.id},
                                                    {"model", job.model},
                                                    {"settings", job.settings},
@@ -295,7 +327,7 @@ JobOutcome RankGroupExecutor::run(const JobRecord& job, const ExecutionCallbacks
     for (;;) {
         if (cancel && !isCancelSent) {
             try {
-                protocol::writeMessage(group->fd, Message(nlohmann::json{{"type", "cancel"}, {"job", job.id}}));
+                writeControl(Message(nlohmann::json{{"type", "cancel"}, {"job", job.id}}));
             } catch (const Error&) {
             }
             isCancelSent = true;

@@ -4,8 +4,9 @@
 // degrees; it is restarted when a rank dies (that job fails naming the rank) or when the next job needs other
 // settings, and stopped after `idleReleaseSeconds` without a job.
 //
-// Thread contract (JobExecutor): run(), releaseIfIdle() and shutdown() from the runner thread only; status() from
-// any thread (a snapshot under statusMutex_).
+// Thread contract (JobExecutor): run(), releaseIfIdle() and shutdown() from the runner thread only; status() and
+// cancelRunning() from any thread (statusMutex_, controlMutex_). Every write on the control connection holds
+// controlMutex_.
 #pragma once
 #include "service/job_executor.h"
 
@@ -43,6 +44,7 @@ public:
     ~RankGroupExecutor() override;
 
     JobOutcome run(const JobRecord& job, const ExecutionCallbacks& callbacks, const std::atomic<bool>& cancel) override;
+    void cancelRunning(int64_t jobId) override;
     void releaseIfIdle() override;
     void shutdown() override;
     nlohmann::json status() const override;
@@ -63,6 +65,10 @@ private:
 
     mutable std::mutex statusMutex_; // guards status_
     nlohmann::json status_;
+
+    std::mutex controlMutex_; // guards writes on the control connection and the two fields below
+    int controlFd_ = -1;      // rank 0's connection while a job runs, else -1
+    int64_t runningJob_ = 0;
 };
 
 // The group a job needs: device "auto" → cuda when an NVIDIA GPU is present, else cpu; world = ulysses × ring × cfg.

@@ -21,8 +21,10 @@ using protocol::Message;
 
 namespace {
 
-nlohmann::json jobSettings(int64_t steps, const std::string& outDir, int64_t seed = 7) {
-    return {{"prompt", "a red fox running through snow"},
+// `side` > 0: a square video of that size, so that one step takes long enough (tens of ms on a CPU) for a test to
+// act between steps.
+nlohmann::json jobSettings(int64_t steps, const std::string& outDir, int64_t seed = 7, int64_t side = 0) {
+    nlohmann::json settings = {{"prompt", "a red fox running through snow"},
             {"negative_prompt", "blurry"},
             {"seed", seed},
             {"steps", steps},
@@ -34,6 +36,11 @@ nlohmann::json jobSettings(int64_t steps, const std::string& outDir, int64_t see
             {"vae", {{"tiled", false}}},
             {"parallel", {{"device", "cpu"}}},
             {"export", {{"format", "png"}, {"directory", outDir}, {"filename", "job{job}_{seed}"}}}};
+    if (side > 0) {
+        settings["width"] = side;
+        settings["height"] = side;
+    }
+    return settings;
 }
 
 // Events of one job until it ends (finished / failed / cancelled) or the timeout passes.
@@ -190,7 +197,7 @@ private slots:
         protocol::WorkerClient client;
         client.connect(worker_->endpoint(), "e2e");
         client.request({{"type", "subscribe"}, {"previews", false}, {"frames", false}});
-        const int64_t job = submit(client, jobSettings(1000, out_), model_);
+        const int64_t job = submit(client, jobSettings(1000, out_, 7, 256), model_);
         int64_t stepAtCancel = 0, lastStep = 0;
         const auto events = collectUntilEnd(client, job, 300, [&](const Message& e) {
             if (e.type() == "step") {
@@ -222,7 +229,7 @@ private slots:
         protocol::WorkerClient client;
         client.connect(worker_->endpoint(), "e2e");
         client.request({{"type", "subscribe"}, {"previews", false}, {"frames", false}});
-        const int64_t doomed = submit(client, jobSettings(1000, out_), model_);
+        const int64_t doomed = submit(client, jobSettings(1000, out_, 7, 256), model_);
         const auto events = collectUntilEnd(client, doomed, 300, [&](const Message& e) {
             if (e.type() == "step" && e.header["step"].get<int64_t>() == 2) {
                 const auto group = client.request({{"type", "get_status"}}).header["group"];
@@ -268,7 +275,7 @@ private slots:
             protocol::WorkerClient client;
             client.connect(worker_->endpoint(), "e2e");
             client.request({{"type", "subscribe"}, {"previews", false}, {"frames", false}});
-            running = submit(client, jobSettings(1000, out_, 10), model_);
+            running = submit(client, jobSettings(1000, out_, 10, 256), model_);
             waiting = submit(client, jobSettings(2, out_, 11), model_);
             for (int i = 0; i < 600; ++i) {
                 auto e = client.waitEvent(std::chrono::milliseconds(200));
