@@ -16,9 +16,10 @@
 //      decode_inconsistent_utf8), which needs ftfy's statistical tables; ftfy's NFC normalisation and its
 //      half-width katakana/hangul widening, which a SentencePiece model with an NFKC-based normaliser (nmt_nfkc,
 //      the library's default) subsumes. So a prompt with mojibake ("schÃ¶n") can tokenise
-//      differently from the reference. Checked against ftfy 6.3.1 + html + regex + HF `tokenizers` on 43 tricky
-//      prompts (entities, quotes, controls, whitespace, scripts, emoji, ligatures, full width): identical
-//      cleaned text and ids except for mojibake and NFC (ids still equal there, through the model's NFKC).
+//      differently from the reference. Checked against ftfy 6.3.1 + html + regex + HF `tokenizers` 0.23 (a
+//      test-trained unigram model, 43 tricky prompts: entities, quotes, controls, whitespace, scripts, emoji,
+//      ligatures, full width, truncation): identical cleaned text and ids, except the cleaned text of the
+//      mojibake and NFC prompts (their ids were still equal, through the model's NFKC).
 //   2. `html.unescape` twice: every numeric reference (decimal/hex, with or without ';', Python's replacement
 //      rules for 0, surrogates, > U+10FFFF, C1 code points in cp1252 and non-characters) and the named entities
 //      of a built-in table: the HTML 4 set (Latin-1, symbols, Greek, punctuation; those valid without ';' are

@@ -163,6 +163,7 @@ private slots:
     void encodeZeroesRowsFromEachRowsValidLength() {
         const auto source = io::WeightSource::open(kGolden / "t5_tiny.weights.safetensors");
         UMT5Encoder encoder(source, goldenConfig(), at::kFloat, at::kCPU);
+        at::manual_seed(5);
         const at::Tensor ids = at::randint(1, 1000, {2, 10}, at::kLong);
         at::Tensor mask = at::zeros({2, 10}, at::kLong);
         mask[0].slice(0, 0, 4).fill_(1);
@@ -174,9 +175,10 @@ private slots:
         QCOMPARE(out[0].slice(0, 4).abs().sum().item<double>(), 0.0);
         QCOMPARE(out[1].slice(0, 7).abs().sum().item<double>(), 0.0);
         QVERIFY(raw[0].slice(0, 4).abs().sum().item<double>() > 0); // the raw output is not zero there
-        // A batch equals its rows run one at a time.
+        // A batch equals its rows run one at a time (up to float32 rounding of differently blocked matmuls).
         const at::Tensor single = encoder.encode(ids.slice(0, 1, 2), mask.slice(0, 1, 2));
-        QVERIFY(at::allclose(out.slice(0, 1, 2), single, 1e-5, 1e-6));
+        const double error = verify::relativeL2(out.slice(0, 1, 2), single);
+        QVERIFY2(error < 1e-5, qPrintable(QString("batched vs single rel L2 %1").arg(error)));
     }
 
     void badInputsAreClearErrors() {
