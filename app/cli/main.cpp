@@ -469,7 +469,7 @@ int main(int argc, char** argv) {
     auto* tokenize = app.add_subcommand("tokenize", "Print the umt5 token ids of a prompt (padding not shown)");
     std::string tokenizerPath, prompt;
     int64_t seqLen = 512;
-    tokenize->add_option("--tokenizer", tokenizerPath, "spiece.model or the google/umt5-xxl folder")->required();
+    tokenize->add_option("--tokenizer", tokenizerPath, "spiece.model, tokenizer.json or the google/umt5-xxl folder")->required();
     tokenize->add_option("prompt", prompt, "The prompt")->required();
     tokenize->add_option("--seq-len", seqLen, "Padded length (EOS included)")->check(CLI::PositiveNumber);
 
