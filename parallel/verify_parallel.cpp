@@ -2,6 +2,9 @@
 
 #include "core/io/weight_source.h"
 #include "core/models/wan_dit.h"
+#include "core/models/wan_vae.h"
+#include "core/runtime/noise.h"
+#include "core/runtime/pipeline.h"
 #include "core/runtime/trace.h"
 #include "core/util/error.h"
 #include "parallel/launcher.h"
@@ -42,14 +45,16 @@ nlohmann::json readManifest(const fs::path& dir) {
     return manifest;
 }
 
-const nlohmann::json& ditEntry(const nlohmann::json& manifest, const fs::path& dir, const std::string& name) {
+// The entry of a case that runs on ranks (kind dit or pipeline).
+const nlohmann::json& rankEntry(const nlohmann::json& manifest, const fs::path& dir, const std::string& name) {
     const auto& cases = manifest["cases"];
     if (!cases.contains(name)) {
         throw ConfigError(fmt::format("{}: no case '{}'", (dir / "manifest.json").string(), name));
     }
     const auto& entry = cases[name];
-    if (!entry.is_object() || entry.value("kind", "") != "dit") {
-        throw ConfigError(fmt::format("case '{}' is not a DiT case: only kind 'dit' runs on a rank group", name));
+    if (!entry.is_object() || !runsOnRanks(entry.value("kind", ""))) {
+        throw ConfigError(fmt::format("case '{}' is of kind '{}': only kinds 'dit' and 'pipeline' run on a rank group",
+                                      name, entry.is_object() ? entry.value("kind", "") : ""));
     }
     return entry;
 }
@@ -58,7 +63,25 @@ WanDiTConfig configOf(const nlohmann::json& entry, const io::WeightSource& weigh
     return entry.contains("config") ? WanDiTConfig::fromJson(entry["config"]) : WanDiTConfig::fromWeights(weights);
 }
 
+// The DiT entry of a case: itself (dit) or the case its "dit" key names (pipeline).
+const nlohmann::json& ditEntryOf(const nlohmann::json& manifest, const std::string& name, const nlohmann::json& entry) {
+    if (entry.value("kind", "") == "dit") {
+        return entry;
+    }
+    const std::string dit = entry.at("dit").get<std::string>();
+    if (!manifest["cases"].contains(dit)) {
+        throw FormatError(fmt::format("case '{}' refers to dit case '{}', which the manifest does not list", name, dit));
+    }
+    return manifest["cases"][dit];
+}
+
+bool usesCfgOf(const nlohmann::json& entry) {
+    return entry.value("kind", "") != "pipeline" || entry.value("cfg_scale", 1.0) != 1.0;
+}
+
 } // namespace
+
+bool runsOnRanks(const std::string& kind) { return kind == "dit" || kind == "pipeline"; }
 
 std::vector<std::pair<std::string, std::string>> listCases(const fs::path& dir, const std::vector<std::string>& names) {
     if (!fs::is_directory(dir)) {
@@ -84,11 +107,12 @@ std::vector<std::pair<std::string, std::string>> listCases(const fs::path& dir, 
 
 void checkDegreesForCase(const fs::path& dir, const std::string& caseName, const ParallelVerifyOptions& options) {
     const auto manifest = readManifest(dir);
-    const auto& entry = ditEntry(manifest, dir, caseName);
-    const auto weights = io::WeightSource::open(dir / entry.at("weights").get<std::string>());
-    const auto cfg = configOf(entry, weights);
+    const auto& entry = rankEntry(manifest, dir, caseName);
+    const auto& ditEntry = ditEntryOf(manifest, caseName, entry);
+    const auto weights = io::WeightSource::open(dir / ditEntry.at("weights").get<std::string>());
+    const auto cfg = configOf(ditEntry, weights);
     try {
-        options.degrees.validate(cfg.numHeads, 0, true);
+        options.degrees.validate(cfg.numHeads, 0, usesCfgOf(entry));
     } catch (const ConfigError& e) {
         throw ConfigError(fmt::format("case '{}' ({} heads): {}; valid Ulysses degrees divide {}", caseName,
                                       cfg.numHeads, e.what(), cfg.numHeads));
@@ -109,7 +133,10 @@ verify::CaseResult verifyDitOnRanks(Communicator& world, const ParallelDegrees& 
     result.kind = "dit";
     const auto start = std::chrono::steady_clock::now();
     const auto manifest = readManifest(dir);
-    const auto& entry = ditEntry(manifest, dir, caseName);
+    const auto& entry = rankEntry(manifest, dir, caseName);
+    if (entry.value("kind", "") == "pipeline") {
+        return verifyPipelineOnRanks(world, degrees, dir, caseName, options);
+    }
     const verify::CaseContext ctx{caseName, entry, dir, options, manifest};
     const auto weights = io::WeightSource::open(dir / entry.at("weights").get<std::string>());
     const auto cfg = configOf(entry, weights);
@@ -170,6 +197,58 @@ verify::CaseResult verifyDitOnRanks(Communicator& world, const ParallelDegrees& 
     return result;
 }
 
+verify::CaseResult verifyPipelineOnRanks(Communicator& world, const ParallelDegrees& degrees, const fs::path& dir,
+                                         const std::string& caseName, const verify::Options& options) {
+    // Spec §7.2 as in verify_pipeline.cpp, with the velocity from makeParallelVelocity: every rank runs the same loop
+    // (each ends every step with the whole guided velocity); rank 0 checks the latents and decodes.
+    verify::CaseResult result;
+    result.name = caseName;
+    result.kind = "pipeline";
+    const auto start = std::chrono::steady_clock::now();
+    const auto manifest = readManifest(dir);
+    const auto& entry = rankEntry(manifest, dir, caseName);
+    const auto& ditEntry = ditEntryOf(manifest, caseName, entry);
+    const verify::CaseContext ctx{caseName, entry, dir, options, manifest};
+    const auto file = ctx.file("case");
+    const auto ditWeights = io::WeightSource::open(dir / ditEntry.at("weights").get<std::string>());
+    const WanDiT dit(ditWeights, configOf(ditEntry, ditWeights), options.dtype, options.device);
+    const double cfgScale = entry.at("cfg_scale").get<double>();
+    UspGroups groups = UspGroups::create(world, degrees, dit.config().numHeads, cfgScale != 1.0);
+
+    const int64_t height = entry.at("height"), width = entry.at("width"), frames = entry.at("num_frames");
+    at::Tensor latents = seededNoise(latentShape(height, width, frames), entry.at("seed").get<uint64_t>(),
+                                     options.dtype, options.device);
+    const FlowMatchScheduler scheduler(entry.at("steps").get<int64_t>(), entry.value("shift", 5.0),
+                                       entry.value("denoising_strength", 1.0));
+    const auto velocity = makeParallelVelocity(dit, groups, file.tensor("input.context_posi"),
+                                               file.tensor("input.context_nega"), cfgScale);
+    const bool exact = options.dtype == at::kFloat;
+    const double tolerance = exact ? verify::kRelL2Tolerance : 0.05;
+    const bool leader = world.rank() == 0;
+    latents = denoise(latents, scheduler, velocity, at::kFloat, [&](const StepInfo& s) {
+        const std::string key = fmt::format("step{}.latents", s.index);
+        if (leader && file.contains(key)) {
+            checkRelL2(result, key, *s.latents, file.tensor(key), tolerance);
+        }
+        return true;
+    });
+    if (leader) {
+        checkRelL2(result, "final.latents", latents, file.tensor("final.latents"), tolerance);
+        const auto& vaeEntry = manifest["cases"].at(entry.at("vae").get<std::string>());
+        const auto vaeWeights = io::WeightSource::open(dir / vaeEntry.at("weights").get<std::string>());
+        const WanVAE vae(vaeWeights, WanVAEConfig::fromJson(vaeEntry), options.dtype, options.device);
+        at::Tensor video = vae.decode(latents); // the decode needs no communication: rank 0 alone
+        checkRelL2(result, "final.video", video, file.tensor("final.video"), tolerance);
+        if (exact) {
+            checkMaxAbsU8(result, "final.frames_uint8_THWC", videoToUint8Frames(video),
+                          file.tensor("final.frames_uint8_THWC"), 1);
+        }
+    }
+    world.barrier();
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
 nlohmann::json caseResultToJson(const verify::CaseResult& r) {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& c : r.checks) {
@@ -222,7 +301,7 @@ verify::CaseResult runDitCaseOnRanks(const fs::path& dir, const std::string& cas
 
     verify::CaseResult failed;
     failed.name = caseName;
-    failed.kind = "dit";
+    failed.kind = "dit/pipeline";
     failed.status = verify::Status::Fail;
     const auto start = std::chrono::steady_clock::now();
     RankGroup group;

@@ -1,4 +1,4 @@
-// Golden DiT cases on a rank group: `ditstudio-cli verify DIR dit_b --ulysses 2 --ring 2` starts
+// Golden DiT (and pipeline) cases on a rank group: `ditstudio-cli verify DIR dit_b --ulysses 2 --ring 2` starts
 // world = cfg × ring × ulysses `ditstudio-rank --verify-dit DIR CASE --result FILE` processes through the launcher;
 // every rank runs the case sharded, rank 0 checks and writes the case result (JSON) that the CLI prints.
 //
@@ -21,10 +21,18 @@ namespace ditstudio::parallel {
 
 class Communicator;
 
-// Rank side: runs the case on `world` (collective); the result is meaningful on rank 0 only.
+// Kinds that run on a rank group: dit, and pipeline (spec §7.2 with the velocity of makeParallelVelocity; every
+// step's latents, the final latents, video and frames checked on rank 0).
+bool runsOnRanks(const std::string& kind);
+
+// Rank side: runs the case (dit or pipeline) on `world` (collective); the result is meaningful on rank 0 only.
 verify::CaseResult verifyDitOnRanks(Communicator& world, const ParallelDegrees& degrees,
                                     const std::filesystem::path& dir, const std::string& caseName,
                                     const verify::Options& options);
+
+verify::CaseResult verifyPipelineOnRanks(Communicator& world, const ParallelDegrees& degrees,
+                                         const std::filesystem::path& dir, const std::string& caseName,
+                                         const verify::Options& options);
 
 struct ParallelVerifyOptions {
     ParallelDegrees degrees;
@@ -44,7 +52,7 @@ std::vector<std::pair<std::string, std::string>> listCases(const std::filesystem
 // naming the numbers; nothing is started.
 void checkDegreesForCase(const std::filesystem::path& dir, const std::string& caseName,
                          const ParallelVerifyOptions& options);
-// Launcher side: one rank group per case; the group's failure (which rank, why) becomes a failed case.
+// Launcher side: one rank group per case (dit or pipeline); the group's failure (which rank, why) becomes a failed case.
 verify::CaseResult runDitCaseOnRanks(const std::filesystem::path& dir, const std::string& caseName,
                                      const ParallelVerifyOptions& options);
 

@@ -52,7 +52,7 @@ struct CompileFlags {
     }
 };
 
-// verify --ulysses U --ring R [--cfg-parallel]: the DiT cases run on a rank group of U × R (× 2) processes through
+// verify --ulysses U --ring R [--cfg-parallel]: the DiT and pipeline cases run on a rank group of U × R (× 2) processes through
 // the launcher (rank 0 reports); the other kinds run in this process as without the options.
 static int runVerifyOnRanks(const std::string& dir, const std::vector<std::string>& cases, const std::string& device,
                             const std::string& dtype, const parallel::ParallelDegrees& degrees,
@@ -65,7 +65,7 @@ static int runVerifyOnRanks(const std::string& dir, const std::vector<std::strin
     std::vector<std::string> ditCases, otherCases;
     try {
         for (const auto& [name, kind] : parallel::listCases(dir, cases)) {
-            if (kind == "dit") {
+            if (parallel::runsOnRanks(kind)) {
                 parallel::checkDegreesForCase(dir, name, options); // refuse before anything starts
                 ditCases.push_back(name);
             } else {

@@ -2,7 +2,8 @@
 // (parallel/launcher.h), which sets DITSTUDIO_RANK, DITSTUDIO_WORLD_SIZE, DITSTUDIO_STORE_ADDR/PORT,
 // DITSTUDIO_DEVICE and the degrees; without them it is a world of 1. Joins the group, then runs its mode:
 //   --selftest-collectives [--loop-seconds S]   closed-form checks of every collective (repeated for S seconds)
-//   --verify-dit DIR CASE [--result FILE]       a golden DiT case sharded; rank 0 checks, prints, writes FILE
+//   --verify-dit DIR CASE [--result FILE]       a golden DiT (or pipeline) case sharded; rank 0 checks, prints,
+//                                               writes FILE
 // Exit codes: parallel/rank_session.h (0 ok, 1 error, 2 usage, 3 communication failure, 4 launcher gone).
 #include "core/util/error.h"
 #include "core/verify/golden.h"
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
     std::string resultPath, dtype = "float32";
     app.add_flag("--selftest-collectives", selftestMode, "Check every collective against closed forms");
     app.add_option("--loop-seconds", loopSeconds, "Repeat the self-test for this long");
-    app.add_option("--verify-dit", verifyArgs, "DIR CASE: run a golden DiT case sharded")->expected(2);
+    app.add_option("--verify-dit", verifyArgs, "DIR CASE: run a golden DiT or pipeline case sharded")->expected(2);
     app.add_option("--result", resultPath, "Rank 0 writes the case result (JSON) here");
     app.add_option("--dtype", dtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
     try {
