@@ -182,8 +182,13 @@ void JobRunner::runOne(JobRecord job) {
         const fs::path dir = settings.exportSettings.directory.empty() ? options_.defaultOutputDir
                                                                        : fs::path(settings.exportSettings.directory);
         fs::create_directories(dir);
-        const std::string stem = expandFilename(settings.exportSettings.filenameTemplate, job.id, settings.seed,
-                                                settings.width, settings.height, settings.numFrames);
+        std::string stem = expandFilename(settings.exportSettings.filenameTemplate, job.id, settings.seed,
+                                          settings.width, settings.height, settings.numFrames);
+        // Never replace an earlier output (two jobs with one seed in the same second): add the job id.
+        if (fs::exists(dir / (stem + defaultExtension(settings.exportSettings.format))) ||
+            fs::exists(dir / (stem + ".latents.safetensors"))) {
+            stem += fmt::format("_job{}", job.id);
+        }
         const fs::path videoPath = dir / (stem + defaultExtension(settings.exportSettings.format));
         const fs::path latentsPath = dir / (stem + ".latents.safetensors");
         bool latentsSaved = false;

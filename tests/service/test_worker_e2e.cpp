@@ -213,6 +213,8 @@ private slots:
             }
         });
         QVERIFY2(!events.empty() && events.back().type() == "cancelled", describe(events).c_str());
+        qInfo("cancel requested after step %lld; last step reported %lld", static_cast<long long>(stepAtCancel),
+              static_cast<long long>(lastStep));
         QVERIFY2(lastStep <= stepAtCancel + 2, qPrintable(QString("steps after cancel: %1").arg(lastStep - stepAtCancel)));
         Message queue = client.request({{"type", "list_queue"}, {"include_done", true}});
         bool found = false;
@@ -239,10 +241,41 @@ private slots:
         });
         QVERIFY2(!events.empty() && events.back().type() == "failed", describe(events).c_str());
         const std::string reason = events.back().header["reason"].get<std::string>();
+        qInfo("failure reason: %s", reason.c_str());
         QVERIFY2(reason.find("rank 0") != std::string::npos, reason.c_str());
         const int64_t next = submit(client, jobSettings(2, out_, 8), model_);
         const auto nextEvents = collectUntilEnd(client, next, 300);
         QVERIFY2(!nextEvents.empty() && nextEvents.back().type() == "finished", describe(nextEvents).c_str());
+    }
+
+    void twoRankGroupGivesTheSameVideo() {
+        protocol::WorkerClient client;
+        client.connect(worker_->endpoint(), "e2e");
+        client.request({{"type", "subscribe"}, {"previews", false}, {"frames", true}});
+        nlohmann::json settings = jobSettings(4, out_, 12);
+        const int64_t single = submit(client, settings, model_);
+        settings["parallel"]["ulysses"] = 2; // dit_a has 2 heads: one per rank
+        const int64_t sharded = submit(client, settings, model_);
+        std::map<int64_t, std::string> frames;
+        for (int64_t job : {single, sharded}) {
+            const auto events = collectUntilEnd(client, job, 300);
+            QVERIFY2(!events.empty() && events.back().type() == "finished", describe(events).c_str());
+            for (const auto& e : events) {
+                if (e.type() == "frames") {
+                    frames[job] += e.payload;
+                }
+            }
+        }
+        QCOMPARE(client.request({{"type", "get_status"}}).header["group"]["world"].get<int>(), 2);
+        QCOMPARE(frames[single].size(), size_t(9 * 32 * 48 * 3));
+        QCOMPARE(frames[sharded].size(), frames[single].size());
+        int maxDifference = 0;
+        for (size_t i = 0; i < frames[single].size(); ++i) {
+            maxDifference = std::max(maxDifference, std::abs(static_cast<int>(static_cast<uint8_t>(frames[single][i])) -
+                                                             static_cast<int>(static_cast<uint8_t>(frames[sharded][i]))));
+        }
+        qInfo("world 2 (ulysses 2) vs world 1: max |Δ| of uint8 frames = %d", maxDifference);
+        QVERIFY2(maxDifference <= 1, qPrintable(QString("max difference %1").arg(maxDifference)));
     }
 
     void clientThatLeftMidJobFindsTheResultLater() {
