@@ -66,8 +66,16 @@ QVariant HistoryModel::headerData(int section, Qt::Orientation orientation, int 
 }
 
 void HistoryModel::setEntries(const QVector<HistoryEntry>& entries) {
+    QVector<HistoryEntry> next = entries;
+    for (HistoryEntry& entry : next) {
+        // A job this studio watched has a thumbnail from its frames already; keep it when the list has none.
+        const int old = rowOfJob(entry.job);
+        if (entry.thumbnail.isNull() && old >= 0) {
+            entry.thumbnail = entries_[old].thumbnail;
+        }
+    }
     beginResetModel();
-    entries_ = entries;
+    entries_ = std::move(next);
     std::stable_sort(entries_.begin(), entries_.end(),
                      [](const HistoryEntry& a, const HistoryEntry& b) { return a.created > b.created; });
     endResetModel();

@@ -21,7 +21,8 @@ public:
     QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
-    void setEntries(const QVector<HistoryEntry>& entries); // sorted newest first
+    // A query_history reply, sorted newest first; a thumbnail already known for a job is kept when the reply has none.
+    void setEntries(const QVector<HistoryEntry>& entries);
     void addEntry(const HistoryEntry& entry);              // a job that just finished: goes on top (or replaces)
     bool removeJob(quint64 job);
     int rowOfJob(quint64 job) const;

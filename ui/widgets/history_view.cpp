@@ -4,6 +4,7 @@
 
 #include <QDesktopServices>
 #include <QFileInfo>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QItemSelectionModel>
 #include <QJsonDocument>
@@ -58,7 +59,7 @@ HistoryView::HistoryView(HistoryModel* model, QWidget* parent) : QWidget(parent)
     split->setStretchFactor(1, 2);
     layout->addWidget(split, 1);
 
-    auto* buttons = new QHBoxLayout;
+    auto* buttons = new QGridLayout; // two rows: the dock stays narrow
     useButton_ = new QPushButton(tr("Use these settings again"));
     useButton_->setObjectName("historyUseButton");
     openButton_ = new QPushButton(tr("Play"));
@@ -70,9 +71,11 @@ HistoryView::HistoryView(HistoryModel* model, QWidget* parent) : QWidget(parent)
     revealButton_->setObjectName("historyRevealButton");
     deleteButton_ = new QPushButton(tr("Delete"));
     deleteButton_->setObjectName("historyDeleteButton");
-    for (QPushButton* b : {useButton_, openButton_, compareButton_, revealButton_, deleteButton_}) {
-        buttons->addWidget(b);
-    }
+    buttons->addWidget(useButton_, 0, 0, 1, 2);
+    buttons->addWidget(openButton_, 0, 2);
+    buttons->addWidget(compareButton_, 1, 0);
+    buttons->addWidget(revealButton_, 1, 1);
+    buttons->addWidget(deleteButton_, 1, 2);
     layout->addLayout(buttons);
 
     connect(searchEdit_, &QLineEdit::textChanged, filter_, &HistoryFilterModel::setSearchText);

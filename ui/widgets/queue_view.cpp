@@ -24,7 +24,8 @@ QueueView::QueueView(JobQueueModel* model, QWidget* parent) : QWidget(parent), m
         b->setText(text);
         b->setToolTip(tip);
         b->setObjectName(name);
-        b->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+        b->setToolButtonStyle(Qt::ToolButtonIconOnly); // narrow docks: the text is the tooltip's
+        b->setAccessibleName(text);
         b->setAutoRaise(true);
         return b;
     };
