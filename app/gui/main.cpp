@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
                                         "file");
     QCommandLineOption screenshotStepOption("screenshot-at-step",
                                             "Take the screenshot when the watched job reaches this denoising step "
-                                            "(default: when the window is shown and connected).",
+                                            "(default: 3 s after the window is shown).",
                                             "step");
     QCommandLineOption quitOption("quit-after-screenshot", "Quit once the screenshot is saved.");
     parser.addOptions({workerOption, noStartOption, workerProgramOption, modelOption, presetOption, lightOption,
@@ -113,8 +113,7 @@ int main(int argc, char** argv) {
                                  }
                              });
         } else {
-            QObject::connect(&client, &ditstudio::ui::WorkerClient::statusReceived, &window,
-                             [take](const ditstudio::ui::WorkerStatus&) { take(); }, Qt::SingleShotConnection);
+            QTimer::singleShot(3000, &window, take);
         }
     }
     window.show();
