@@ -278,6 +278,29 @@ private slots:
         QVERIFY2(maxDifference <= 1, qPrintable(QString("max difference %1").arg(maxDifference)));
     }
 
+    void groupStaysWarmBetweenJobsAndIsFreedWhenIdle() {
+        WorkerProcess worker(dir_.filePath("idle"));
+        QVERIFY2(worker.start({"--rank-exe", DITSTUDIO_BINARY_DIR "/app/rank/ditstudio-rank", "--idle-release-s", "2"}),
+                 qPrintable(worker.output()));
+        protocol::WorkerClient client;
+        client.connect(worker.endpoint(), "e2e");
+        client.request({{"type", "subscribe"}, {"previews", false}, {"frames", false}});
+        std::vector<int> pids;
+        for (int64_t seed : {20, 21}) {
+            const int64_t job = submit(client, jobSettings(2, out_, seed), model_);
+            const auto events = collectUntilEnd(client, job, 300);
+            QVERIFY2(!events.empty() && events.back().type() == "finished", describe(events).c_str());
+            const auto group = client.request({{"type", "get_status"}}).header["group"];
+            QCOMPARE(group["state"].get<std::string>(), std::string("ready"));
+            pids.push_back(group["pids"][0].get<int>());
+        }
+        QCOMPARE(pids[0], pids[1]); // the same rank process (and loaded model) ran both jobs
+        QTRY_COMPARE_WITH_TIMEOUT(
+            client.request({{"type", "get_status"}}).header["group"]["state"].get<std::string>(), std::string("none"),
+            15000);
+        QTRY_VERIFY_WITH_TIMEOUT(::kill(pids[0], 0) != 0, 10000); // the rank process is gone
+    }
+
     void clientThatLeftMidJobFindsTheResultLater() {
         int64_t job = 0;
         {
