@@ -308,8 +308,10 @@ void WorkerServer::send(Session& session, const Message& message, Delivery deliv
         return;
     }
     const size_t maxBytes = options_.maxQueuedBytesPerClient, maxMessages = options_.maxQueuedMessagesPerClient;
+    // An empty queue always takes the message (a chunk of full-size frames may be close to the byte limit itself).
     auto isOverLimit = [&] {
-        return session.queuedBytes + frame.size() > maxBytes || session.out.size() + 1 > maxMessages;
+        return !session.out.empty() &&
+               (session.queuedBytes + frame.size() > maxBytes || session.out.size() + 1 > maxMessages);
     };
     // Drops the oldest queued message of a kind (never the one half-written).
     auto dropQueued = [&](Delivery kind) {
