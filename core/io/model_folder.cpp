@@ -10,7 +10,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -173,8 +175,8 @@ struct ManifestReader {
             }
             std::vector<float> out;
             for (const auto& v : row) {
-                if (!v.is_number()) {
-                    fail(at, fmt::format("expected numbers, got {}", v.dump()));
+                if (!v.is_number() || !(std::abs(v.get<double>()) <= std::numeric_limits<float>::max())) {
+                    fail(at, fmt::format("expected finite float32 numbers, got {}", v.dump()));
                 }
                 out.push_back(v.get<float>());
             }
@@ -492,7 +494,12 @@ ModelFolder ModelFolder::open(const fs::path& dirIn) {
     const auto& ditWeights = folder.dit.weights();
     std::optional<int64_t> numHeads;
     if (folder.dit.config().is_object() && folder.dit.config().contains("num_heads")) {
-        numHeads = folder.dit.config()["num_heads"].get<int64_t>();
+        const auto& heads = folder.dit.config()["num_heads"];
+        if (!heads.is_number_integer()) {
+            throw FormatError(fmt::format("{}: dit.config.num_heads: expected an integer, got {}",
+                                          (dir / kManifestName).string(), heads.dump()));
+        }
+        numHeads = heads.get<int64_t>();
     }
     const WanDiTConfig inferred = WanDiTConfig::fromWeights(ditWeights, numHeads);
     folder.ditConfig = inferred;

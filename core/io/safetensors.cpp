@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 namespace ditstudio::io {
 
@@ -53,6 +54,12 @@ public:
 
     uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
+    // The file's size now: smaller than size() when it was truncated after mapping, and then touching the mapped
+    // pages past its new end raises SIGBUS.
+    uint64_t currentSize() const {
+        struct stat st {};
+        return ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    }
 
 private:
     int fd_ = -1;
@@ -198,9 +205,10 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
         }
         unsigned __int128 numel = 1;
         for (const auto& d : shape) {
-            if (!d.is_number_unsigned()) {
-                throw FormatError(fmt::format("{}: tensor '{}': shape entries must be non-negative integers", where,
-                                              name));
+            if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())) {
+                throw FormatError(fmt::format("{}: tensor '{}': shape entries must be non-negative 64-bit integers, "
+                                              "got {}",
+                                              where, name, d.dump()));
             }
             info.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
             numel *= d.get<uint64_t>();
@@ -259,6 +267,12 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
     const TensorInfo* info = find(name);
     if (!info) {
         throw ModelError(fmt::format("{}: no tensor '{}'", path_.string(), name));
+    }
+    const uint64_t end = dataOffset_ + info->dataEnd;
+    if (const uint64_t now = map_->currentSize(); now < end) {
+        throw FormatError(fmt::format("{}: truncated while in use: the file is now {} bytes but tensor '{}' ends at "
+                                      "byte {} (was it replaced or re-downloaded while loading?)",
+                                      path_.string(), now, name, end));
     }
     auto keepAlive = map_;
     void* ptr = map_->data() + dataOffset_ + info->dataBegin;

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -161,27 +162,86 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& value) {
 
 } // namespace
 
+namespace {
+
+// Counts the documents of a YAML stream through yaml-cpp's event parser, stopping at two. YAML::LoadAll of
+// yaml-cpp 0.7 never returns on some malformed text (a lone "," at the top level yields empty documents until
+// memory runs out; found by tests/fuzz/fuzz_preset), so the loader never asks it for all documents.
+class DocumentCounter : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts; // each document's first node (its start when it has none)
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        starts.push_back(mark);
+        isAtStart_ = true;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+        node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark& mark) {
+        if (isAtStart_) {
+            starts.back() = mark;
+            isAtStart_ = false;
+        }
+    }
+    bool isAtStart_ = false;
+};
+
+// The first document, and where a second one starts (if there is one).
+std::pair<YAML::Node, std::optional<YAML::Mark>> loadFirstDocument(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    while (counter.starts.size() < 2 && parser.HandleNextDocument(counter)) {
+    }
+    std::optional<YAML::Mark> second;
+    if (counter.starts.size() > 1) {
+        second = counter.starts[1];
+    }
+    return {YAML::Load(text), second};
+}
+
+} // namespace
+
 GenerationSettings loadPresetYaml(const std::string& text, const std::string& sourceName) {
-    std::vector<YAML::Node> documents;
+    constexpr size_t kMaxPresetBytes = 1 << 20;
+    if (text.size() > kMaxPresetBytes) {
+        throw PresetError("", fmt::format("{}: {} bytes; a preset is at most {} bytes", sourceName, text.size(),
+                                          kMaxPresetBytes));
+    }
+    std::pair<YAML::Node, std::optional<YAML::Mark>> documents;
     try {
-        documents = YAML::LoadAll(text);
+        documents = loadFirstDocument(text);
     } catch (const YAML::ParserException& e) {
         throw PresetError("", fmt::format("{}:{}:{}: malformed YAML: {}", sourceName, e.mark.line + 1,
                                           e.mark.column + 1, e.msg));
     } catch (const YAML::Exception& e) {
         throw PresetError("", fmt::format("{}: malformed YAML: {}", sourceName, e.msg));
     }
-    if (documents.empty() || documents[0].IsNull()) {
+    if (!documents.first || documents.first.IsNull()) {
         throw PresetError("", fmt::format("{}: the preset is empty; expected a mapping of settings such as "
                                           "'width: 832'",
                                           sourceName));
     }
-    if (documents.size() > 1) {
-        const YAML::Mark mark = documents[1].Mark();
+    if (documents.second) {
+        const YAML::Mark mark = *documents.second;
         throw PresetError("", fmt::format("{}:{}:{}: a second YAML document; a preset is a single mapping",
                                           sourceName, mark.line + 1, mark.column + 1));
     }
-    return presets::readSettings(presets::fromYaml(documents[0], sourceName));
+    return presets::readSettings(presets::fromYaml(documents.first, sourceName));
 }
 
 GenerationSettings loadPresetFile(const fs::path& path) {

@@ -7,3 +7,12 @@ ditstudio_test(core core/test_export.cpp)
 ditstudio_test(core core/test_model_folder.cpp)
 target_compile_definitions(test_core_model_folder PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 ditstudio_test(core core/test_wan_vae.cpp)
+# Fault injection into real processes (disk full during export, model files truncated while loading).
+add_executable(fault_child ${CMAKE_CURRENT_SOURCE_DIR}/core/fault_child.cpp)
+target_link_libraries(fault_child PRIVATE ditstudio_core)
+ditstudio_test(core core/test_fault_injection.cpp LABELS e2e)
+target_compile_definitions(test_core_fault_injection PRIVATE DITSTUDIO_FAULT_CHILD="$<TARGET_FILE:fault_child>")
+add_dependencies(test_core_fault_injection fault_child)
+# Inputs that crashed a reader under libFuzzer (tests/fuzz/regressions), refused cleanly now.
+ditstudio_test(core core/test_fuzz_regressions.cpp)
+target_compile_definitions(test_core_fuzz_regressions PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
