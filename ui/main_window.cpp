@@ -37,6 +37,7 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
 #include <spdlog/spdlog.h>
@@ -124,7 +125,12 @@ MainWindow::MainWindow(WorkerClient* client, MainWindowOptions options, QWidget*
     settingsTabs_->addTab(generationScroll, tr("Generation"));
     settingsTabs_->addTab(compilePanel_, tr("Compile"));
     settingsTabs_->addTab(parallelPanel_, tr("Parallel"));
-    auto* settingsDock = makeDock(tr("Settings"), "settingsDock", settingsTabs_, this);
+    auto* settingsColumn = new QWidget;
+    auto* settingsLayout = new QVBoxLayout(settingsColumn);
+    settingsLayout->setContentsMargins(0, 0, 4, 4);
+    settingsLayout->addWidget(settingsTabs_, 1);
+    settingsLayout->addWidget(generationPanel_->detachActionBar()); // Generate stays in view whatever the tab
+    auto* settingsDock = makeDock(tr("Settings"), "settingsDock", settingsColumn, this);
     addDockWidget(Qt::LeftDockWidgetArea, settingsDock);
 
     // Right: queue over history; bottom: status and log.
@@ -140,7 +146,7 @@ MainWindow::MainWindow(WorkerClient* client, MainWindowOptions options, QWidget*
     addDockWidget(Qt::BottomDockWidgetArea, statusDock);
     resizeDocks({settingsDock, queueDock}, {420, 430}, Qt::Horizontal);
     resizeDocks({queueDock, historyDock}, {220, 480}, Qt::Vertical);
-    resizeDocks({statusDock}, {170}, Qt::Vertical);
+    resizeDocks({statusDock}, {150}, Qt::Vertical);
     docks_ = {settingsDock, queueDock, historyDock, statusDock};
 
     buildMenus();

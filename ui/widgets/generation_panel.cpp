@@ -9,6 +9,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QPainter>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRandomGenerator>
@@ -29,6 +30,23 @@ bool isCjk(char32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x3040 && c <= 0x30FF) ||
            (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x3000 && c <= 0x303F) ||
            (c >= 0xFF00 && c <= 0xFFEF);
+}
+
+// A die showing five, drawn here: emoji fonts are not on every desktop.
+QIcon diceIcon() {
+    QPixmap pixmap(64, 64);
+    pixmap.fill(Qt::transparent);
+    QPainter painter(&pixmap);
+    painter.setRenderHint(QPainter::Antialiasing);
+    painter.setPen(QPen(QColor(40, 40, 48), 3));
+    painter.setBrush(QColor(245, 245, 250));
+    painter.drawRoundedRect(QRectF(6, 6, 52, 52), 12, 12);
+    painter.setPen(Qt::NoPen);
+    painter.setBrush(QColor(200, 40, 50));
+    for (const QPointF& pip : {QPointF(20, 20), QPointF(44, 20), QPointF(32, 32), QPointF(20, 44), QPointF(44, 44)}) {
+        painter.drawEllipse(pip, 5, 5);
+    }
+    return QIcon(pixmap);
 }
 
 } // namespace
@@ -129,7 +147,8 @@ GenerationPanel::GenerationPanel(QWidget* parent) : QWidget(parent) {
     promptEdit_->setObjectName("promptEdit");
     promptEdit_->setPlaceholderText(tr("Describe the video: subject, action, setting, camera, light, style ..."));
     promptEdit_->setTabChangesFocus(true);
-    promptEdit_->setMinimumHeight(90);
+    promptEdit_->setMinimumHeight(80);
+    promptEdit_->setMaximumHeight(160);
     layout->addWidget(promptEdit_, 2);
     tokenLabel_ = new QLabel;
     tokenLabel_->setObjectName("tokenLabel");
@@ -141,6 +160,7 @@ GenerationPanel::GenerationPanel(QWidget* parent) : QWidget(parent) {
     negativeEdit_->setPlaceholderText(tr("What to steer away from (blur, watermark, extra fingers ...)"));
     negativeEdit_->setTabChangesFocus(true);
     negativeEdit_->setMinimumHeight(50);
+    negativeEdit_->setMaximumHeight(90);
     layout->addWidget(negativeEdit_, 1);
     negativeTokenLabel_ = new QLabel;
     negativeTokenLabel_->setObjectName("negativeTokenLabel");
@@ -163,7 +183,7 @@ GenerationPanel::GenerationPanel(QWidget* parent) : QWidget(parent) {
                                   "then +1 for each following job"));
     diceButton_ = new QToolButton;
     diceButton_->setObjectName("diceButton");
-    diceButton_->setText(QString::fromUtf8("\xF0\x9F\x8E\xB2")); // 🎲
+    diceButton_->setIcon(diceIcon());
     diceButton_->setToolTip(tr("Roll a new random seed"));
     seedRow->addWidget(seedEdit_, 1);
     seedRow->addWidget(seedModeCombo_);
@@ -234,12 +254,15 @@ GenerationPanel::GenerationPanel(QWidget* parent) : QWidget(parent) {
     settingsForm->addRow(tr("Shift"), shiftSpin_);
     layout->addLayout(settingsForm);
 
+    actionBar_ = new QWidget;
+    auto* actionLayout = new QVBoxLayout(actionBar_);
+    actionLayout->setContentsMargins(0, 4, 0, 0);
     problemLabel_ = new QLabel;
     problemLabel_->setObjectName("problemLabel");
     problemLabel_->setWordWrap(true);
     problemLabel_->setStyleSheet("color: #e06c6c;");
     problemLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    layout->addWidget(problemLabel_);
+    actionLayout->addWidget(problemLabel_);
 
     auto* buttons = new QHBoxLayout;
     generateButton_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), tr("Generate"));
@@ -256,7 +279,8 @@ GenerationPanel::GenerationPanel(QWidget* parent) : QWidget(parent) {
     buttons->addWidget(generateButton_, 2);
     buttons->addWidget(queueButton_, 1);
     buttons->addWidget(cancelButton_, 1);
-    layout->addLayout(buttons);
+    actionLayout->addLayout(buttons);
+    layout->addWidget(actionBar_);
 
     connect(generateButton_, &QPushButton::clicked, this, &GenerationPanel::generateRequested);
     connect(queueButton_, &QPushButton::clicked, this, &GenerationPanel::queueRequested);
@@ -299,6 +323,12 @@ GenerationPanel::GenerationPanel(QWidget* parent) : QWidget(parent) {
     }
 
     setSettings(GenerationSettings{});
+}
+
+QWidget* GenerationPanel::detachActionBar() {
+    layout()->removeWidget(actionBar_);
+    actionBar_->setParent(nullptr);
+    return actionBar_;
 }
 
 void GenerationPanel::setPresetModel(QAbstractItemModel* model) {

@@ -78,6 +78,10 @@ public:
     int promptTokenCount() const;
     bool isTokenCountEstimate() const { return !tokenCounter_; }
 
+    // The problem line and Generate / Queue / Cancel, at the bottom of the panel; the main window takes them out
+    // (detachActionBar) to keep them visible below the scrolling settings.
+    QWidget* detachActionBar();
+
     QStringList promptHistory() const { return promptHistory_; }
     void setPromptHistory(const QStringList& prompts);
     void rememberPrompt(const QString& prompt); // most recent first, no duplicates, at most kMaxPromptHistory
@@ -117,6 +121,7 @@ private:
     QSpinBox* stepsSpin_;
     QDoubleSpinBox* cfgSpin_;
     QDoubleSpinBox* shiftSpin_;
+    QWidget* actionBar_;
     QLabel* problemLabel_;
     QPushButton* generateButton_;
     QPushButton* queueButton_;
