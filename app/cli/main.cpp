@@ -1,6 +1,11 @@
 // ditstudio-cli: the engine from a terminal. `verify` proves parity against golden vectors.
 #include "core/tokenizer/umt5_tokenizer.h"
+#include "core/export/video_info.h"
+#include "core/io/model_folder.h"
 #include "core/presets/preset_store.h"
+#include "core/export/video_exporter.h"
+#include "core/runtime/inline_job.h"
+#include "core/runtime/model_locator.h"
 #include "core/protocol/client.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
@@ -17,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <thread>
 
@@ -110,7 +116,6 @@ static int runVerify(const std::string& dir, const std::vector<std::string>& cas
         std::cerr << "error: " << e.what() << "\n";
         return 2;
     }
-
     if (device == "cuda") {
         if (!at::hasCUDA()) {
             std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
@@ -155,6 +160,70 @@ static int runTokenize(const std::string& tokenizerPath, const std::string& prom
         return 2;
     }
     return 0;
+}
+
+static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
+                    const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels) {
+    try {
+        if (device == "cuda") {
+            if (!at::hasCUDA()) {
+                std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
+                return 2;
+            }
+            options.device = at::Device(at::kCUDA, 0);
+        }
+        options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+        options.compile = compileFlags.settings();
+        nlohmann::json result;
+        int failed = 0;
+        if (checkKernels) {
+            for (const auto& r : kernels::runKernelChecks(options.device)) {
+                std::cout << kernels::formatKernelCheck(r) << "\n";
+                failed += !r.passed;
+                result["kernel_checks"].push_back({{"op", r.op}, {"dtype", r.dtype}, {"shape", r.shape},
+                                                    {"fused_rel_l2", r.fusedError}, {"eager_rel_l2", r.eagerError},
+                                                    {"tolerance", r.tolerance}, {"passed", r.passed},
+                                                    {"note", r.note}});
+            }
+            std::cout << "kernel checks: " << failed << " failed" << std::endl;
+        } else {
+            result = kernels::runDiTBench(options);
+            std::cout << result.dump(1) << std::endl;
+        }
+        if (!jsonPath.empty()) {
+            std::ofstream(jsonPath) << result.dump(1) << "\n";
+        }
+        return failed == 0 ? 0 : 1;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    } catch (const c10::Error& e) {
+        std::cerr << "error: " << e.what_without_backtrace() << "\n";
+        return 2;
+    }
+}
+
+// probe FILE: what a written video holds, as libavformat reads it back; a model folder: its layout and parts.
+static int runProbe(const std::string& path) {
+    try {
+        std::error_code ec;
+        const bool isModelFolder = std::filesystem::is_directory(path, ec) &&
+                                   !std::filesystem::exists(std::filesystem::path(path) / "frame_00000.png", ec);
+        if (isModelFolder) {
+            const auto folder = io::ModelFolder::open(path);
+            std::cout << path << ": " << io::toString(folder.layout) << " model folder \"" << folder.name << "\"\n"
+                      << folder.summary() << "\n";
+            return 0;
+        }
+        const auto info = readVideoInfo(path);
+        std::cout << path << ": " << describe(info) << "\n";
+        std::cout << "frames " << info.frameCount << "\nwidth " << info.width << "\nheight " << info.height << "\nfps "
+                  << info.fps << "\ncodec " << info.codec << "\n";
+        return 0;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    }
 }
 
 // `presets [list]`, `presets show NAME|FILE`, `presets validate FILE`: exit 1 when a preset does not load.
@@ -333,7 +402,7 @@ static int runWorkerCommand(const std::string& command, int64_t jobId, const std
 
 // generate through the worker: submits, follows the job's events on the terminal until it ends (or returns at
 // once with `detach`), and prints the output path. The job keeps running if this command is interrupted.
-[[maybe_unused]] static int runGenerateThroughWorker(const nlohmann::json& settings, const std::string& model,
+static int runGenerateThroughWorker(const nlohmann::json& settings, const std::string& model,
                                                      int64_t priority, bool detach) {
     try {
         auto client = connectWorker(true);
@@ -380,44 +449,70 @@ static int runWorkerCommand(const std::string& command, int64_t jobId, const std
     }
 }
 
-static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
-                    const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels) {
+// ---- generate: settings from a preset, the prompt and --set overrides; in process (--inline) or through the worker.
+struct GenerateArgs {
+    std::string model, prompt, negative, preset = "", out, device = "auto";
+    std::vector<std::string> sets;
+    int64_t seed = -1;
+    bool inlineRun = false, detach = false;
+    int64_t priority = 0;
+};
+
+static int runGenerate(const GenerateArgs& a) {
     try {
-        if (device == "cuda") {
-            if (!at::hasCUDA()) {
-                std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
+        PresetStore store(PresetStore::defaultBuiltinDir(), PresetStore::defaultUserDir());
+        GenerationSettings settings;
+        std::string model = a.model;
+        if (model.empty()) {
+            model = defaultModelDir().string();
+            if (model.empty()) {
+                std::cerr << "error: no --model given and no demo model found (resources/demo-model)\n";
                 return 2;
             }
-            options.device = at::Device(at::kCUDA, 0);
         }
-        options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
-        options.compile = compileFlags.settings();
-        nlohmann::json result;
-        int failed = 0;
-        if (checkKernels) {
-            for (const auto& r : kernels::runKernelChecks(options.device)) {
-                std::cout << kernels::formatKernelCheck(r) << "\n";
-                failed += !r.passed;
-                result["kernel_checks"].push_back({{"op", r.op}, {"dtype", r.dtype}, {"shape", r.shape},
-                                                    {"fused_rel_l2", r.fusedError}, {"eager_rel_l2", r.eagerError},
-                                                    {"tolerance", r.tolerance}, {"passed", r.passed},
-                                                    {"note", r.note}});
-            }
-            std::cout << "kernel checks: " << failed << " failed" << std::endl;
-        } else {
-            result = kernels::runDiTBench(options);
-            std::cout << result.dump(1) << std::endl;
+        std::string presetName = a.preset;
+        if (presetName.empty()) {
+            presetName = defaultPresetOf(model);
         }
-        if (!jsonPath.empty()) {
-            std::ofstream(jsonPath) << result.dump(1) << "\n";
+        settings = store.load(presetName);
+        if (!a.prompt.empty()) {
+            settings.prompt = a.prompt;
         }
-        return failed == 0 ? 0 : 1;
-    } catch (const Error& e) {
+        if (!a.negative.empty()) {
+            settings.negativePrompt = a.negative;
+        }
+        if (a.seed >= 0) {
+            settings.seed = a.seed;
+        } else if (settings.seedMode == SeedMode::Random) {
+            settings.seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
+        }
+        for (const auto& assignment : a.sets) {
+            settings.applyOverride(assignment);
+        }
+        settings.validate();
+        if (!a.inlineRun) {
+            return runGenerateThroughWorker(settings.toJson(), model, a.priority, a.detach);
+        }
+        InlineJobOptions options;
+        options.modelDir = model;
+        options.output = a.out.empty() ? std::filesystem::path("out") / ("ditstudio_" + std::to_string(settings.seed) +
+                                                                         defaultExtension(settings.exportSettings.format))
+                                       : std::filesystem::path(a.out);
+        options.device = a.device;
+        const auto r = runInlineJob(settings, options);
+        std::cout << "wrote " << r.output.string() << " (" << r.frameCount << " frames, " << r.width << "x" << r.height
+                  << ", " << r.codec << ", seed " << r.generation.seed << ")\n";
+        for (const auto& [stage, secs] : r.generation.stageSeconds) {
+            std::cout << fmt::format("  {:<8} {:8.2f} s\n", stage, secs);
+        }
+        std::cout << "settings: " << r.sidecar.string() << "\n";
+        return 0;
+    } catch (const CancelledError&) {
+        std::cerr << "cancelled\n";
+        return 1;
+    } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";
-        return 2;
-    } catch (const c10::Error& e) {
-        std::cerr << "error: " << e.what_without_backtrace() << "\n";
-        return 2;
+        return 1;
     }
 }
 
@@ -446,6 +541,20 @@ int main(int argc, char** argv) {
                            ->check(CLI::PositiveNumber);
     verify->add_flag("--cfg-parallel", cfgParallel, "Conditional/unconditional passes on two halves of the ranks");
 
+    auto* generate = app.add_subcommand("generate", "Generate a video from a prompt (through the worker, or --inline)");
+    GenerateArgs gen;
+    generate->add_option("--model", gen.model, "Model folder (default: the embedded demo model)");
+    generate->add_option("--prompt,-p", gen.prompt, "The prompt");
+    generate->add_option("--negative-prompt", gen.negative, "The negative prompt");
+    generate->add_option("--preset", gen.preset, "Preset name or YAML file (default: the model's default preset)");
+    generate->add_option("--set", gen.sets, "Override a setting: key=value (e.g. steps=20, vae.tiled=false)");
+    generate->add_option("--seed", gen.seed, "Seed (default: the preset's)");
+    generate->add_option("--out,-o", gen.out, "Output file (.mp4, .webm, .gif) or folder (png)");
+    generate->add_option("--device", gen.device, "auto, cpu, cuda or cuda:N (inline runs)");
+    generate->add_flag("--inline", gen.inlineRun, "Run in this process instead of through the worker");
+    generate->add_flag("--detach", gen.detach, "Queue the job on the worker and return at once");
+    generate->add_option("--priority", gen.priority, "Queue priority (higher runs first)");
+
     auto* bench = app.add_subcommand("bench", "Time one DiT forward at a real config with random weights");
     kernels::DiTBenchOptions benchOptions;
     std::string benchDevice = "cuda", benchDtype = "bfloat16", benchJson;
@@ -472,6 +581,10 @@ int main(int argc, char** argv) {
     tokenize->add_option("--tokenizer", tokenizerPath, "spiece.model, tokenizer.json or the google/umt5-xxl folder")->required();
     tokenize->add_option("prompt", prompt, "The prompt")->required();
     tokenize->add_option("--seq-len", seqLen, "Padded length (EOS included)")->check(CLI::PositiveNumber);
+
+    auto* probe = app.add_subcommand("probe", "Read a video back (frames, size, fps, codec) or describe a model folder");
+    std::string probePath;
+    probe->add_option("file", probePath, "Video file, PNG-sequence folder or model folder")->required();
 
     auto* presets = app.add_subcommand("presets", "List built-in and user presets, show one, or validate a file");
     presets->require_subcommand(0, 1)->fallthrough();
@@ -520,11 +633,17 @@ int main(int argc, char** argv) {
     if (*verify) {
         return runVerify(dir, cases, device, dtype, compileFlags);
     }
+    if (*generate) {
+        return runGenerate(gen);
+    }
     if (*bench) {
         return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels);
     }
     if (*tokenize) {
         return runTokenize(tokenizerPath, prompt, seqLen);
+    }
+    if (*probe) {
+        return runProbe(probePath);
     }
     if (*presets) {
         const auto chosen = presets->get_subcommands();
