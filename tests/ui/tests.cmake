@@ -7,3 +7,11 @@ foreach(_ui_test models panels worker_client player main_window)
   target_compile_options(test_ui_${_ui_test} PRIVATE -Wno-error=invalid-pch)
 endforeach()
 
+# The studio end to end: the real widgets and client against a real ditstudio-worker with CPU ranks and the golden
+# tiny models (generate, previews, progress, play, export and read back, reuse settings, cancel).
+if(TARGET ditstudio-worker AND TARGET ditstudio-rank)
+  ditstudio_test(ui ui/test_studio_e2e.cpp LIBS ditstudio_ui LABELS e2e)
+  target_compile_options(test_ui_studio_e2e PRIVATE -Wno-error=invalid-pch)
+  add_dependencies(test_ui_studio_e2e ditstudio-worker ditstudio-rank)
+  set_tests_properties(ui-studio_e2e PROPERTIES TIMEOUT 900)
+endif()
