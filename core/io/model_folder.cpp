@@ -79,7 +79,7 @@ std::vector<fs::path> componentFiles(const fs::path& path) {
     nlohmann::json index;
     try {
         index = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) { // parse_error, or out_of_range for a number beyond double
         throw FormatError(fmt::format("{}: index is not well-formed JSON: {}", path.string(), e.what()));
     }
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
@@ -280,7 +280,7 @@ static ModelFolder openManifest(const fs::path& dir) {
         }
         try {
             m.json = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) { // parse_error, or out_of_range for a number beyond double
             throw FormatError(fmt::format("{}: not well-formed JSON: {}", m.path.string(), e.what()));
         }
     }

@@ -161,7 +161,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     nlohmann::json json;
     try {
         json = nlohmann::json::parse(header);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) { // parse_error, or out_of_range for a number beyond double
         throw FormatError(fmt::format("{}: header is not well-formed JSON: {}", where, e.what()));
     }
     if (!json.is_object()) {

@@ -26,7 +26,7 @@ static std::vector<fs::path> shardsFromIndex(const fs::path& indexPath) {
     nlohmann::json json;
     try {
         json = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) { // parse_error, or out_of_range for a number beyond double
         throw FormatError(fmt::format("{}: index is not well-formed JSON: {}", indexPath.string(), e.what()));
     }
     if (!json.is_object() || !json.contains("weight_map") || !json["weight_map"].is_object()) {

@@ -51,6 +51,10 @@ private slots:
         QTest::newRow("preset: a lone comma (yaml-cpp LoadAll never ends)") << "preset-lone-comma.yaml"
                                                                             << "the preset is empty";
         QTest::newRow("preset: the fuzzer's timeout") << "preset-fuzzer-timeout.yaml" << "the preset is empty";
+        QTest::newRow("safetensors: number beyond double (fuzz_safetensors)")
+            << "safetensors-number-beyond-double.safetensors" << "header is not well-formed JSON";
+        QTest::newRow("manifest: number beyond double") << "manifest-number-beyond-double.json"
+                                                        << "not well-formed JSON";
         QTest::newRow("manifest: num_heads a string") << "manifest-num-heads-not-an-integer.json"
                                                       << "dit.config.num_heads: expected an integer";
         QTest::newRow("manifest: factor beyond float") << "manifest-preview-factor-overflows-float.json"
