@@ -7,7 +7,7 @@ ditstudio_test(service service/test_worker_e2e.cpp LIBS ditstudio_service LABELS
 add_dependencies(test_service_worker_e2e ditstudio-worker ditstudio-rank)
 set_tests_properties(service-worker_e2e PROPERTIES TIMEOUT 900)
 # Faults and load against a real worker (reliability, issue 11): two clients on one job, a stalled streaming
-# client, TCP without a token, jobs from 4 clients (DITSTUDIO_LOAD_JOBS, 40 by default) leaking no fds, threads or
+# client, TCP without a token, 200 jobs from 4 clients (DITSTUDIO_LOAD_JOBS) leaking no fds, threads or
 # processes.
 ditstudio_test(service service/test_worker_faults.cpp LABELS e2e)
 add_dependencies(test_service_worker_faults ditstudio-worker ditstudio-rank)

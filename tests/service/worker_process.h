@@ -40,6 +40,10 @@ public:
     bool start(const QStringList& extra = {}) {
         process_.setProcessEnvironment(environment());
         process_.setProcessChannelMode(QProcess::MergedChannels);
+        // To a file, not a pipe: nothing drains the pipe while a test runs, and once its 64 KiB fill up the worker
+        // blocks in its next log line (a 200-job run stalled there).
+        QDir().mkpath(root_);
+        process_.setStandardOutputFile(consolePath());
         process_.start(executable(), arguments(extra));
         if (!process_.waitForStarted(10000)) {
             return false;
@@ -71,7 +75,11 @@ public:
             process_.waitForFinished(10000);
         }
     }
-    QString output() { return QString::fromUtf8(process_.readAll()); }
+    QString consolePath() const { return root_ + "/worker.console"; }
+    QString output() {
+        QFile console(consolePath());
+        return console.open(QIODevice::ReadOnly) ? QString::fromUtf8(console.readAll()) : QString();
+    }
     QProcess& process() { return process_; }
 
 private:
