@@ -1,6 +1,7 @@
 // ditstudio: the Qt 6 desktop studio. Parses the few options, builds the worker client (which starts a
 // ditstudio-worker when none listens) and shows the main window.
 #include "core/protocol/endpoint.h"
+#include "core/runtime/model_locator.h"
 #include "ui/client/socket_backend.h"
 #include "ui/client/worker_client.h"
 #include "ui/main_window.h"
@@ -71,6 +72,9 @@ int main(int argc, char** argv) {
 
     ditstudio::ui::WorkerClient client(std::make_unique<ditstudio::ui::SocketBackend>(backendOptions));
     ditstudio::ui::MainWindowOptions windowOptions;
+    if (windowOptions.defaultModel.isEmpty()) { // no DITSTUDIO_MODEL: $DITSTUDIO_MODEL_DIR or the embedded demo model
+        windowOptions.defaultModel = QString::fromStdString(ditstudio::defaultModelDir().string());
+    }
     ditstudio::ui::MainWindow window(&client, windowOptions);
     if (parser.isSet(modelOption)) {
         window.generationPanel()->setModelName(parser.value(modelOption));
