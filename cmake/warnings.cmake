@@ -7,6 +7,6 @@ function(ditstudio_warnings target)
   if(DITSTUDIO_WERROR)
     # The same libstdc++ false positives stay visible as warnings but do not fail the build.
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Werror -Wno-error=array-bounds
-                           -Wno-error=stringop-overread -Wno-error=dangling-reference -Wno-error=invalid-pch>)
+                           -Wno-error=stringop-overread -Wno-error=invalid-pch>)
   endif()
 endfunction()
