@@ -9,8 +9,8 @@
 #include "core/presets/generation_settings.h"
 #include "core/runtime/generation.h"
 #include "worker_process.h"
+#include "tiny_model.h"
 
-#include <sentencepiece_trainer.h>
 
 #include <csignal>
 #include <fstream>
@@ -88,27 +88,8 @@ private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         model_ = dir_.filePath("tiny-model").toStdString();
-        const std::filesystem::path golden = DITSTUDIO_GOLDEN_DIR;
-        std::filesystem::create_directories(model_ + "/tokenizer");
-        for (const char* name : {"dit_a", "vae_tiny", "t5_tiny"}) {
-            std::filesystem::copy_file(golden / (std::string(name) + ".weights.safetensors"),
-                                       model_ + "/" + name + ".safetensors");
-        }
-        const std::string corpus = dir_.filePath("corpus.txt").toStdString();
-        {
-            std::ofstream out(corpus);
-            for (int i = 0; i < 50; ++i) {
-                out << "a red fox running through snow\nblurry low quality\na cat surfing a wave at sunset\n"
-                       "the quick brown fox jumps over the lazy dog "
-                    << i << "\n";
-            }
-        }
-        const auto status = sentencepiece::SentencePieceTrainer::Train(
-            "--input=" + corpus + " --model_prefix=" + model_ + "/tokenizer/spiece" +
-            " --model_type=unigram --vocab_size=100 --hard_vocab_limit=false --character_coverage=1.0"
-            " --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --minloglevel=2");
-        QVERIFY2(status.ok(), status.ToString().c_str());
-        std::filesystem::remove(model_ + "/tokenizer/spiece.vocab");
+        const std::string built = makeTinyGoldenModel(model_, DITSTUDIO_GOLDEN_DIR);
+        QVERIFY2(built.empty(), built.c_str());
         try {
             io::ModelFolder::open(model_);
         } catch (const Error& e) {

@@ -11,8 +11,8 @@
 // socket's permissions and a wrong TCP token; these tests do not repeat them.)
 #include "core/io/model_folder.h"
 #include "worker_process.h"
+#include "tiny_model.h"
 
-#include <sentencepiece_trainer.h>
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -148,25 +148,8 @@ private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         model_ = dir_.filePath("tiny-model").toStdString();
-        const std::filesystem::path golden = DITSTUDIO_GOLDEN_DIR;
-        std::filesystem::create_directories(model_ + "/tokenizer");
-        for (const char* name : {"dit_a", "vae_tiny", "t5_tiny"}) {
-            std::filesystem::copy_file(golden / (std::string(name) + ".weights.safetensors"),
-                                       model_ + "/" + name + ".safetensors");
-        }
-        const std::string corpus = dir_.filePath("corpus.txt").toStdString();
-        {
-            std::ofstream out(corpus);
-            for (int i = 0; i < 40; ++i) {
-                out << "a red fox running through snow " << i << "\nblurry low quality\na cat on a wave\n";
-            }
-        }
-        const auto status = sentencepiece::SentencePieceTrainer::Train(
-            "--input=" + corpus + " --model_prefix=" + model_ + "/tokenizer/spiece" +
-            " --model_type=unigram --vocab_size=60 --hard_vocab_limit=false --character_coverage=1.0"
-            " --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --minloglevel=2");
-        QVERIFY2(status.ok(), status.ToString().c_str());
-        std::filesystem::remove(model_ + "/tokenizer/spiece.vocab");
+        const std::string built = makeTinyGoldenModel(model_, DITSTUDIO_GOLDEN_DIR);
+        QVERIFY2(built.empty(), built.c_str());
         out_ = dir_.filePath("out").toStdString();
         worker_ = std::make_unique<WorkerProcess>(dir_.filePath("worker"));
         QVERIFY2(worker_->start({"--rank-exe", DITSTUDIO_BINARY_DIR "/app/rank/ditstudio-rank", "--preview-interval-s",

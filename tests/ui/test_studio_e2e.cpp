@@ -3,6 +3,7 @@
 // Fill the prompt, generate, see previews arrive and the progress reach 100 %, play the result, export it and read
 // the file back, reuse its settings from the history, cancel a job.
 #include "../service/worker_process.h"
+#include "../service/tiny_model.h"
 #include "core/io/model_folder.h"
 #include "ui/client/socket_backend.h"
 #include "ui/client/worker_client.h"
@@ -21,7 +22,6 @@
 #include <QPushButton>
 #include <QSpinBox>
 
-#include <sentencepiece_trainer.h>
 
 #include <fstream>
 
@@ -61,25 +61,8 @@ private Q_SLOTS:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         model_ = dir_.filePath("tiny-model").toStdString();
-        const std::filesystem::path golden = DITSTUDIO_GOLDEN_DIR;
-        std::filesystem::create_directories(model_ + "/tokenizer");
-        for (const char* name : {"dit_a", "vae_tiny", "t5_tiny"}) {
-            std::filesystem::copy_file(golden / (std::string(name) + ".weights.safetensors"),
-                                       model_ + "/" + name + ".safetensors");
-        }
-        const std::string corpus = dir_.filePath("corpus.txt").toStdString();
-        {
-            std::ofstream out(corpus);
-            for (int i = 0; i < 50; ++i) {
-                out << "a red fox running through snow\nblurry low quality\na cat surfing a wave " << i << "\n";
-            }
-        }
-        const auto status = sentencepiece::SentencePieceTrainer::Train(
-            "--input=" + corpus + " --model_prefix=" + model_ + "/tokenizer/spiece" +
-            " --model_type=unigram --vocab_size=100 --hard_vocab_limit=false --character_coverage=1.0"
-            " --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --minloglevel=2");
-        QVERIFY2(status.ok(), status.ToString().c_str());
-        std::filesystem::remove(model_ + "/tokenizer/spiece.vocab");
+        const std::string built = makeTinyGoldenModel(model_, DITSTUDIO_GOLDEN_DIR);
+        QVERIFY2(built.empty(), built.c_str());
         io::ModelFolder::open(model_);
 
         worker_ = std::make_unique<testing::WorkerProcess>(dir_.filePath("worker"));
