@@ -9,6 +9,7 @@
 #include "core/protocol/client.h"
 #include "core/util/error.h"
 #include "core/verify/golden.h"
+#include "parallel/usp_bench.h"
 #include "parallel/verify_parallel.h"
 #include "kernels/compile.h"
 #include "kernels/compile_settings.h"
@@ -200,6 +201,34 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
     } catch (const c10::Error& e) {
         std::cerr << "error: " << e.what_without_backtrace() << "\n";
         return 2;
+    }
+}
+
+// bench-usp: one CFG denoising step on a rank group (parallel/usp_bench.h); rank 0's result as a line and JSON.
+static int runBenchUsp(const parallel::UspBenchOptions& options, const std::string& jsonPath) {
+    try {
+        parallel::checkUspBench(options); // refuse before anything starts
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    }
+    try {
+        const nlohmann::json result = parallel::runUspBenchOnRanks(options);
+        std::cout << parallel::formatUspBench(result) << std::endl;
+        if (!jsonPath.empty()) {
+            std::ofstream out(jsonPath);
+            out << result.dump() << "\n";
+            if (!out) {
+                std::cerr << "error: cannot write " << jsonPath << "\n";
+                return 1;
+            }
+        } else {
+            std::cout << result.dump(1) << std::endl;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
     }
 }
 
@@ -575,6 +604,32 @@ int main(int argc, char** argv) {
     CompileFlags benchCompile;
     benchCompile.addTo(bench);
 
+    auto* benchUsp = app.add_subcommand("bench-usp", "Time one CFG denoising step on U × R (× 2) ranks, random weights");
+    parallel::UspBenchOptions uspOptions;
+    std::string uspJson;
+    bool uspCfgParallel = false;
+    double uspTimeout = 1800;
+    benchUsp->add_option("--model-config", uspOptions.settings.modelConfig, "1.3B or 14B")
+        ->check(CLI::IsMember({"1.3B", "14B"}));
+    benchUsp->add_option("--frames", uspOptions.settings.frames, "Video frames (4k+1)");
+    benchUsp->add_option("--height", uspOptions.settings.height, "Pixels (multiple of 16)");
+    benchUsp->add_option("--width", uspOptions.settings.width, "Pixels (multiple of 16)");
+    benchUsp->add_option("--text-len", uspOptions.settings.textLength, "Text tokens")->check(CLI::PositiveNumber);
+    benchUsp->add_option("--layers", uspOptions.settings.layers, "Override the layer count (quick runs)");
+    benchUsp->add_option("--iters", uspOptions.settings.iterations, "Timed steps (median)")->check(CLI::PositiveNumber);
+    benchUsp->add_option("--warmup", uspOptions.settings.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
+    benchUsp->add_option("--dtype", uspOptions.settings.dtype, "bfloat16 or float32")
+        ->check(CLI::IsMember({"float32", "bfloat16"}));
+    benchUsp->add_option("--ulysses", uspOptions.degrees.ulysses, "Ulysses degree (must divide the heads)")
+        ->check(CLI::PositiveNumber);
+    benchUsp->add_option("--ring", uspOptions.degrees.ring, "Ring-attention degree")->check(CLI::PositiveNumber);
+    benchUsp->add_flag("--cfg-parallel", uspCfgParallel, "Conditional/unconditional passes on two halves of the ranks");
+    benchUsp->add_option("--device", uspOptions.device, "cuda (rank r on cuda:r, NCCL) or cpu (CPU transport)")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
+    benchUsp->add_option("--timeout", uspTimeout, "Seconds before the rank group is stopped")
+        ->check(CLI::PositiveNumber);
+    benchUsp->add_option("--json", uspJson, "Write rank 0's result (one JSON line) here instead of printing it");
+
     auto* tokenize = app.add_subcommand("tokenize", "Print the umt5 token ids of a prompt (padding not shown)");
     std::string tokenizerPath, prompt;
     int64_t seqLen = 512;
@@ -638,6 +693,12 @@ int main(int argc, char** argv) {
     }
     if (*bench) {
         return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels);
+    }
+    if (*benchUsp) {
+        uspOptions.degrees.cfg = uspCfgParallel ? 2 : 1;
+        uspOptions.logLevel = logLevel;
+        uspOptions.timeout = std::chrono::milliseconds(static_cast<int64_t>(uspTimeout * 1000));
+        return runBenchUsp(uspOptions, uspJson);
     }
     if (*tokenize) {
         return runTokenize(tokenizerPath, prompt, seqLen);

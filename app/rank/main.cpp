@@ -4,11 +4,15 @@
 //   --selftest-collectives [--loop-seconds S]   closed-form checks of every collective (repeated for S seconds)
 //   --verify-dit DIR CASE [--result FILE]       a golden DiT (or pipeline) case sharded; rank 0 checks, prints,
 //                                               writes FILE
+//   --bench-usp SETTINGS [--result FILE]        one CFG denoising step timed with random weights
+//                                               (parallel/usp_bench.h; SETTINGS is its JSON); rank 0 writes FILE
 // Exit codes: parallel/rank_session.h (0 ok, 1 error, 2 usage, 3 communication failure, 4 launcher gone).
 #include "core/util/error.h"
 #include "core/verify/golden.h"
+#include "kernels/dit_bench.h"
 #include "parallel/rank_session.h"
 #include "parallel/selftest.h"
+#include "parallel/usp_bench.h"
 #include "parallel/verify_parallel.h"
 #include "service/rank_control.h"
 
@@ -70,6 +74,36 @@ static int verifyDit(RankSession& session, const std::string& dir, const std::st
     return kRankExitOk;
 }
 
+// Rank 0's result, written atomically: the launcher side reads it after the group exits.
+static void writeResultFile(const std::string& path, const nlohmann::json& json) {
+    const std::string temporary = path + ".part";
+    {
+        std::ofstream out(temporary);
+        out << json.dump(2) << "\n";
+        if (!out) {
+            throw Error(fmt::format("cannot write the result file {}", temporary));
+        }
+    }
+    std::filesystem::rename(temporary, path);
+}
+
+static int benchUsp(RankSession& session, const std::string& settingsJson, const std::string& resultPath) {
+    const auto settings = UspBenchSettings::fromJson(nlohmann::json::parse(settingsJson));
+    const auto result = runUspStepBench(
+        session.world(), session.environment().degrees, session.environment().device, settings,
+        [](const WanDiTConfig& cfg, at::ScalarType dtype, at::Device device) {
+            return kernels::randomDiTWeights(cfg, dtype, device);
+        });
+    if (session.isLeader()) {
+        spdlog::info("{}", formatUspBench(result));
+        if (!resultPath.empty()) {
+            writeResultFile(resultPath, result);
+        }
+    }
+    session.world().barrier(); // nobody leaves while rank 0 still writes
+    return kRankExitOk;
+}
+
 int main(int argc, char** argv) {
     CLI::App app{"DiT Studio rank process (started by the launcher)"};
     bool selftestMode = false;
@@ -79,15 +113,19 @@ int main(int argc, char** argv) {
     app.add_flag("--selftest-collectives", selftestMode, "Check every collective against closed forms");
     app.add_option("--loop-seconds", loopSeconds, "Repeat the self-test for this long");
     app.add_option("--verify-dit", verifyArgs, "DIR CASE: run a golden DiT or pipeline case sharded")->expected(2);
-    app.add_option("--result", resultPath, "Rank 0 writes the case result (JSON) here");
+    std::string benchSettings;
+    app.add_option("--bench-usp", benchSettings, "SETTINGS (JSON): time one CFG step with random weights");
+    app.add_option("--result", resultPath, "Rank 0 writes the case or bench result (JSON) here");
     app.add_option("--dtype", dtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : kRankExitUsage;
     }
-    if (!service::isServingWorker() && selftestMode == !verifyArgs.empty()) {
-        std::cerr << "ditstudio-rank: give exactly one of --selftest-collectives, --verify-dit DIR CASE\n";
+    const int modes = int(selftestMode) + int(!verifyArgs.empty()) + int(!benchSettings.empty());
+    if (!service::isServingWorker() && modes != 1) {
+        std::cerr << "ditstudio-rank: give exactly one of --selftest-collectives, --verify-dit DIR CASE, "
+                     "--bench-usp SETTINGS\n";
         return kRankExitUsage;
     }
     // The launcher prefixes every line with the rank and its own timestamp.
@@ -101,6 +139,9 @@ int main(int argc, char** argv) {
         }
         if (selftestMode) {
             return selftest(session, loopSeconds);
+        }
+        if (!benchSettings.empty()) {
+            return benchUsp(session, benchSettings, resultPath);
         }
         return verifyDit(session, verifyArgs[0], verifyArgs[1], resultPath, dtype);
     } catch (const CommError& e) {
