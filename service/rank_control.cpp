@@ -4,10 +4,12 @@
 #include "core/protocol/endpoint.h"
 #include "core/protocol/messages.h"
 #include "core/runtime/generation.h"
+#include "core/runtime/out_of_memory.h"
 #include "parallel/rank_session.h"
 #include "parallel/usp.h"
 
 #include <ATen/ATen.h>
+#include <ATen/DeviceAccelerator.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -124,6 +126,24 @@ struct WarmGenerator {
     std::unique_ptr<Generator> generator;
     std::unique_ptr<parallel::UspGroups> groups; // world > 1: the USP groups of this model's head count
 };
+
+// A request too large for the device: the rank itself is fine. Its activations are gone with the unwind and the
+// cached blocks go back to the device, so with one rank the group stays warm for the next job; with several, a peer
+// may wait in a collective, so this rethrows and the group is restarted as for any other failure.
+template <typename Send>
+void reportOutOfMemory(parallel::RankSession& session, const std::string& stage, const std::string& message,
+                       Send& send) {
+    const int rank = session.environment().rank;
+    const std::string reason = fmt::format("rank {}: {}", rank, message);
+    spdlog::error("{}", reason);
+    send({{"type", "failed"}, {"stage", stage}, {"reason", reason}});
+    if (session.environment().device.is_cuda()) {
+        at::accelerator::emptyCache();
+    }
+    if (session.environment().worldSize > 1) {
+        throw OutOfMemoryError(reason);
+    }
+}
 
 // One job on this rank. Rank 0 (channel != nullptr) streams its progress; every rank returns normally when the
 // job ended (result / cancelled / failed reported) and throws only when the group can no longer continue.
@@ -264,6 +284,14 @@ void runJob(parallel::RankSession& session, ControlChannel* channel, const nlohm
         }
     } catch (const CancelledError&) {
         send({{"type", "cancelled"}});
+    } catch (const OutOfMemoryError& e) {
+        reportOutOfMemory(session, stage, e.what(), send);
+    } catch (const c10::OutOfMemoryError& e) { // outside generate(): loading the weights, streaming the frames
+        reportOutOfMemory(session, stage,
+                          fmt::format("out of memory during {} of model {} on {} ({})", stage,
+                                      command["model"].get<std::string>(), session.environment().device.str(),
+                                      e.what_without_backtrace()),
+                          send);
     } catch (const std::exception& e) {
         const int rank = session.environment().rank;
         send({{"type", "failed"}, {"stage", stage}, {"reason", fmt::format("rank {}: {}", rank, e.what())}});

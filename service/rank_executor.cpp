@@ -402,6 +402,16 @@ JobOutcome RankGroupExecutor::run(const JobRecord& job, const ExecutionCallbacks
             outcome.kind = JobOutcome::Kind::Failed;
             outcome.stage = h.value("stage", stage);
             outcome.reason = h["reason"].get<std::string>();
+            if (group->key.world() > 1) {
+                // Its ranks are exiting (a peer may have been left in a collective: service/rank_control.cpp); were
+                // the group kept, the next job could be sent to it before they are gone and fail with a broken pipe.
+                {
+                    std::lock_guard lock(controlMutex_);
+                    controlFd_ = -1;
+                }
+                stopGroup(fmt::format("job {} failed on a group of {} ranks", job.id, group->key.world()));
+                return outcome;
+            }
             break;
         } else if (type == "cancelled") {
             outcome.kind = JobOutcome::Kind::Cancelled;

@@ -1,5 +1,6 @@
 #include "service/worker_server.h"
 
+#include "core/export/atomic_output.h"
 #include "core/presets/generation_settings.h"
 #include "core/presets/preset_store.h"
 
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <random>
+#include <set>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -128,6 +130,32 @@ WorkerServer::WorkerServer(WorkerOptions options, std::unique_ptr<JobExecutor> e
     }
 }
 
+// A worker killed mid-export leaves the exporter's temporary (".<name>.partial-<pid>-<n>", AtomicOutput) beside
+// the output; nothing is ever under the output's own name. Those of dead processes are removed here, in the default
+// output folder and in the folder of every job that was interrupted.
+void WorkerServer::removeStaleExports() {
+    std::set<std::filesystem::path> folders{options_.outputDir};
+    try {
+        for (const JobRecord& job : store_->recentJobs(1000)) {
+            if (job.state != JobState::Interrupted) {
+                continue;
+            }
+            const std::string folder = job.settings.value("export", nlohmann::json::object()).value("directory", "");
+            if (!folder.empty()) {
+                folders.insert(folder);
+            }
+        }
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot list interrupted jobs to clean their output folders: {}", e.what());
+    }
+    for (const auto& folder : folders) {
+        for (const auto& removed : removeStalePartialOutputs(folder)) {
+            spdlog::warn("removed {}: a partial output of a worker or CLI that was killed mid-export",
+                         removed.string());
+        }
+    }
+}
+
 WorkerServer::~WorkerServer() {
     if (runner_) {
         runner_->stop();
@@ -179,6 +207,7 @@ void WorkerServer::listen() {
         spdlog::warn("{} job(s) were running when the worker last stopped; they are marked interrupted",
                      store_->interruptedAtOpen());
     }
+    removeStaleExports();
 
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;

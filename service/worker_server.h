@@ -63,6 +63,7 @@ private:
     struct Session;
     enum class Delivery { Control, Frames, Preview, Log }; // drop order: Preview, Frames, Log; never Control
 
+    void removeStaleExports(); // at start: partial outputs of killed exports
     void acceptClient(int listenFd, bool isTcp);
     void readClient(Session& session);
     void writeClient(Session& session);

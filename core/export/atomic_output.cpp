@@ -3,6 +3,7 @@
 #include "core/util/error.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include <atomic>
+#include <optional>
 
 namespace ditstudio {
 
@@ -64,6 +66,51 @@ void AtomicOutput::commit() {
                                       temporary_.filename().string(), ec.message()));
     }
     isCommitted_ = true;
+}
+
+// The writer's pid of ".<name>.partial-<pid>" or ".<name>.partial-<pid>-<n>", else nullopt.
+static std::optional<long> partialOwner(const std::string& name) {
+    const size_t marker = name.rfind(".partial-");
+    if (name.empty() || name[0] != '.' || marker == std::string::npos || marker == 0) {
+        return std::nullopt;
+    }
+    const std::string rest = name.substr(marker + 9);
+    const size_t dash = rest.find('-');
+    const std::string pid = rest.substr(0, dash);
+    const std::string counter = dash == std::string::npos ? std::string("0") : rest.substr(dash + 1);
+    auto isNumber = [](const std::string& s) {
+        return !s.empty() && s.size() < 12 && s.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (!isNumber(pid) || !isNumber(counter)) {
+        return std::nullopt;
+    }
+    return std::stol(pid);
+}
+
+std::vector<fs::path> removeStalePartialOutputs(const fs::path& dir) {
+    std::vector<fs::path> removed;
+    DIR* listing = ::opendir(dir.c_str());
+    if (listing == nullptr) {
+        return removed;
+    }
+    std::vector<std::string> stale;
+    while (const dirent* entry = ::readdir(listing)) {
+        const std::string name = entry->d_name;
+        const auto owner = partialOwner(name);
+        if (owner && *owner > 0 && ::kill(static_cast<pid_t>(*owner), 0) != 0 && errno == ESRCH) {
+            stale.push_back(name);
+        }
+    }
+    ::closedir(listing);
+    for (const auto& name : stale) {
+        const fs::path path = dir / name;
+        if (const int error = removeTree(path.string()); error != 0) {
+            spdlog::error("could not remove the stale partial output {}: {}", path.string(), std::strerror(error));
+        } else {
+            removed.push_back(path);
+        }
+    }
+    return removed;
 }
 
 } // namespace ditstudio

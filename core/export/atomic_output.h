@@ -2,6 +2,7 @@
 // target. Rename within one folder is atomic, so a reader sees either no output or the complete one.
 #pragma once
 #include <filesystem>
+#include <vector>
 
 namespace ditstudio {
 
@@ -23,5 +24,11 @@ private:
     std::filesystem::path temporary_;
     bool isCommitted_ = false;
 };
+
+// Removes the temporaries that a process killed mid-write (SIGKILL, power loss) left in `dir`: entries named
+// ".<name>.partial-<pid>[-<n>]" whose <pid> is no live process. A live writer's (another worker, a CLI run) are
+// kept; so is one whose pid was reused since, until that process ends. Returns what it removed; a folder that does
+// not exist is no error. The worker runs it at start (service/worker_server.cpp).
+std::vector<std::filesystem::path> removeStalePartialOutputs(const std::filesystem::path& dir);
 
 } // namespace ditstudio

@@ -4,6 +4,7 @@
 #include "core/export/av_check.h"
 #include "core/export/gif_palette.h"
 #include "core/util/error.h"
+#include "core/util/fault_points.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -354,6 +355,9 @@ VideoExportResult exportVideo(const at::Tensor& framesIn, const fs::path& output
         frame->pts = t;
         DS_AV_CHECK(avcodec_send_frame(encoder.get(), frame.get()), fmt::format("{} ({})", what, plan.encoder));
         writePackets();
+        if (t == 0) {
+            pauseAtFaultPoint("export"); // tests: a kill here lands mid-export, the temporary on disk
+        }
     }
     DS_AV_CHECK(avcodec_send_frame(encoder.get(), nullptr), fmt::format("{} ({})", what, plan.encoder));
     writePackets();

@@ -4,8 +4,10 @@
 #include "core/models/umt5.h"
 #include "core/models/wan_vae.h"
 #include "core/runtime/noise.h"
+#include "core/runtime/out_of_memory.h"
 #include "core/tokenizer/umt5_tokenizer.h"
 #include "core/util/error.h"
+#include "core/util/fault_points.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -102,6 +104,25 @@ const std::string& Generator::modelName() const { return model_->folder.name; }
 
 GenerationResult Generator::generate(const GenerationSettings& settings, const GenerationCallbacks& callbacks,
                                      const std::atomic<bool>* cancel) {
+    std::string stage = "encode";
+    GenerationCallbacks tracked = callbacks;
+    tracked.onStage = [&](const std::string& name) {
+        stage = name;
+        if (callbacks.onStage) {
+            callbacks.onStage(name);
+        }
+    };
+    try {
+        return runStages(settings, tracked, cancel);
+    } catch (const c10::OutOfMemoryError& e) {
+        const OutOfMemoryContext context{stage, modelName().empty() ? model_->folder.root.string() : modelName(),
+                                         model_->device.str(), model_->dtype == at::kBFloat16 ? "bfloat16" : "float32"};
+        throw OutOfMemoryError(describeOutOfMemory(settings, context, e.what_without_backtrace()));
+    }
+}
+
+GenerationResult Generator::runStages(const GenerationSettings& settings, const GenerationCallbacks& callbacks,
+                                      const std::atomic<bool>* cancel) {
     settings.validate();
     auto& m = *model_;
     GenerationResult result;
@@ -151,6 +172,7 @@ GenerationResult Generator::generate(const GenerationSettings& settings, const G
                                         ? velocityFactory_(*m.dit, contextPositive, contextNegative, settings.cfgScale)
                                         : localGuidedVelocity(*m.dit, contextPositive, contextNegative, settings.cfgScale);
         latents = denoise(latents, scheduler, velocity, m.dtype, [&](const StepInfo& info) {
+            outOfMemoryAtFaultPoint("denoise", m.device.str(), settings.numFrames);
             if (callbacks.onStep && !callbacks.onStep(info)) {
                 return false;
             }
@@ -161,6 +183,7 @@ GenerationResult Generator::generate(const GenerationSettings& settings, const G
 
     stage("decode");
     timed("decode", [&] {
+        outOfMemoryAtFaultPoint("decode", m.device.str(), settings.numFrames);
         c10::InferenceMode inference;
         at::Tensor z = result.latents.to(m.device, m.dtype);
         at::Tensor video;

@@ -44,7 +44,8 @@ public:
     Generator(const Generator&) = delete;
     Generator& operator=(const Generator&) = delete;
 
-    // Throws ConfigError/ModelError with a clear message; CancelledError when cancelled.
+    // Throws ConfigError/ModelError with a clear message; CancelledError when cancelled; OutOfMemoryError
+    // (core/runtime/out_of_memory.h) naming the request when the device runs out of memory.
     GenerationResult generate(const GenerationSettings& settings, const GenerationCallbacks& callbacks = {},
                               const std::atomic<bool>* cancel = nullptr);
 
@@ -63,6 +64,9 @@ public:
     const std::string& modelName() const;
 
 private:
+    GenerationResult runStages(const GenerationSettings& settings, const GenerationCallbacks& callbacks,
+                               const std::atomic<bool>* cancel);
+
     std::unique_ptr<LoadedModel> model_;
     VelocityFactory velocityFactory_;
 };

@@ -13,3 +13,9 @@ ditstudio_test(service service/test_worker_faults.cpp LABELS e2e)
 add_dependencies(test_service_worker_faults ditstudio-worker ditstudio-rank)
 set_tests_properties(service-worker_faults PROPERTIES TIMEOUT 1500
                      ENVIRONMENT "QT_QPA_PLATFORM=offscreen;QTEST_FUNCTION_TIMEOUT=1400000")
+# Recovery through the test-only fault points (core/util/fault_points.h): the worker SIGKILLed mid-export and
+# restarted; a rank out of GPU memory (a real c10::OutOfMemoryError) fails its job with advice and the next job runs.
+ditstudio_test(service service/test_worker_recovery.cpp LABELS e2e)
+add_dependencies(test_service_worker_recovery ditstudio-worker ditstudio-rank)
+set_tests_properties(service-worker_recovery PROPERTIES TIMEOUT 900
+                     ENVIRONMENT "QT_QPA_PLATFORM=offscreen;QTEST_FUNCTION_TIMEOUT=800000")
