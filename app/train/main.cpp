@@ -1,4 +1,7 @@
 // ditstudio-train: trains the embedded demo model (see core/training/demo_trainer.h).
+#include "core/presets/preset_store.h"
+#include "core/runtime/generation.h"
+#include "core/training/content_probe.h"
 #include "core/training/demo_trainer.h"
 #include "core/util/error.h"
 
@@ -21,6 +24,12 @@ int main(int argc, char** argv) {
     app.add_option("--vae-batch", s.vaeBatch);
     app.add_option("--vae-seconds", s.vaeSeconds, "Time budget of the VAE stage");
     app.add_option("--vae-dim", s.vaeDim);
+    app.add_option("--vae-lr", s.vaeLr);
+    app.add_option("--vae-crop-share", s.vaeCropShare, "Share of the VAE stage spent on cropped short clips")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_option("--vae-crop-size", s.vaeCropSize, "Side of those crops (multiple of 8)");
+    app.add_option("--vae-crop-frames", s.vaeCropFrames, "Frames of those clips (4k+1)");
+    app.add_option("--dit-lr", s.ditLr);
     app.add_option("--clips", s.datasetClips, "Clips in the DiT's training set");
     app.add_option("--dit-steps", s.ditSteps);
     app.add_option("--dit-batch", s.ditBatch);
@@ -31,6 +40,10 @@ int main(int argc, char** argv) {
     app.add_option("--frames", s.frames);
     app.add_option("--size", s.height, "Height = width of the training clips");
     app.add_option("--commit", s.trainingCommit, "Commit recorded in the manifest");
+    int evaluateSeeds = 0;
+    app.add_option("--evaluate", evaluateSeeds,
+                   "Afterwards, score the model's content (colour, shape, direction) over this many seeds")
+        ->check(CLI::NonNegativeNumber);
     CLI11_PARSE(app, argc, argv);
     s.width = s.height;
     s.outDir = out;
@@ -47,6 +60,27 @@ int main(int argc, char** argv) {
             at::globalContext().setAllowTF32CuDNN(true);
         }
         training::trainDemoModel(s);
+        if (evaluateSeeds > 0) {
+            // The same prompts and measurements as the content test (tests/core/test_demo_content.cpp).
+            GenerationSettings settings = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
+            Generator generator(s.outDir, s.device, at::kFloat);
+            std::vector<int64_t> seeds;
+            for (int i = 1; i <= evaluateSeeds; ++i) {
+                seeds.push_back(i);
+            }
+            const auto score = training::scoreContent([&](const std::string& prompt, int64_t seed) {
+                settings.prompt = prompt;
+                settings.seed = seed;
+                return generator.generate(settings).frames;
+            }, seeds);
+            for (const auto& line : score.details) {
+                spdlog::info("[evaluate] {}", line);
+            }
+            for (const auto& [property, total] : score.total) {
+                spdlog::info("[evaluate] {}: {}/{} = {:.0f} %", property, score.correct.at(property), total,
+                             100 * score.accuracy(property));
+            }
+        }
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 1;

@@ -189,10 +189,13 @@ public:
     at::Device device() const { return device_; }
     const std::string& prefix() const { return prefix_; }
 
-private:
-    // z [B, zDim, T, h, w] → unclamped video in the model dtype, chunks handed to onChunk as they come.
+    // z [B, zDim, T, h, w] → unclamped video in the model dtype, chunks handed to onChunk as they come (may be
+    // empty). Training decodes through this: a clamped output has no gradient where it overshoots, which stalls
+    // an autoencoder wherever it first predicts a saturated colour.
     at::Tensor decodeRaw(const at::Tensor& z, int64_t latentFramesPerCall,
-                         const std::function<void(const at::Tensor&)>& onChunk) const;
+                         const std::function<void(const at::Tensor&)>& onChunk = {}) const;
+
+private:
     void checkLatent(const at::Tensor& z) const;
 
     WanVAEConfig config_;

@@ -27,6 +27,10 @@ struct DemoTrainSettings {
     int64_t vaeSteps = 1500, vaeBatch = 4;
     double vaeLr = 1e-3;
     double vaeSeconds = 1e9;      // stop a stage early when its time budget is spent
+    // The first vaeCropShare of the VAE stage trains on vaeCropFrames-frame vaeCropSize² crops around objects,
+    // vaeCropBatchFactor× as many per batch; the rest on full clips.
+    double vaeCropShare = 0.7;
+    int64_t vaeCropFrames = 9, vaeCropSize = 64, vaeCropBatchFactor = 2;
     int64_t datasetClips = 4096;
     int64_t ditSteps = 4000, ditBatch = 32;
     double ditLr = 4e-4;

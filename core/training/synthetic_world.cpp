@@ -1,5 +1,7 @@
 #include "core/training/synthetic_world.h"
 
+#include "core/util/error.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -69,6 +71,28 @@ const std::vector<std::string>& SyntheticWorld::motions() {
 const std::vector<std::string>& SyntheticWorld::backgrounds() {
     static const std::vector<std::string> v = {"black", "dark blue", "dark green", "gray", "white"};
     return v;
+}
+
+namespace {
+std::array<float, 3> lookUp(const std::map<std::string, std::array<float, 3>>& table, const std::string& name,
+                            const char* what) {
+    const auto it = table.find(name);
+    if (it == table.end()) {
+        std::string known;
+        for (const auto& [k, v] : table) {
+            known += (known.empty() ? "" : ", ") + k;
+        }
+        throw ConfigError(fmt::format("the synthetic world has no {} \"{}\" (it has {})", what, name, known));
+    }
+    return it->second;
+}
+} // namespace
+
+std::array<float, 3> SyntheticWorld::colourRgb(const std::string& colour) {
+    return lookUp(colourTable(), colour, "colour");
+}
+std::array<float, 3> SyntheticWorld::backgroundRgb(const std::string& background) {
+    return lookUp(backgroundTable(), background, "background");
 }
 
 at::Tensor SyntheticWorld::render(const std::vector<ObjectSpec>& objects, const std::string& background,

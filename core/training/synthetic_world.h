@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -48,6 +49,9 @@ public:
     static const std::vector<std::string>& colours();
     static const std::vector<std::string>& motions();
     static const std::vector<std::string>& backgrounds();
+    // RGB in [0, 1] of a colour or background name; ConfigError for a name the world does not have.
+    static std::array<float, 3> colourRgb(const std::string& colour);
+    static std::array<float, 3> backgroundRgb(const std::string& background);
 
     const WorldSettings& settings() const { return settings_; }
 
