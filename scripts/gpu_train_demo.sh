@@ -4,7 +4,7 @@
 # then runs every stage that OUTDIR does not hold yet (copy resources/demo-model's tokenizer/ and
 # text_encoder.safetensors into OUTDIR first to keep them; delete vae/dit to retrain those), then scores the
 # model's content. Usage: scripts/gpu_train_demo.sh OUTDIR [extra ditstudio-train options]
-# env: VAE_SECONDS (240), DIT_SECONDS (200), EVALUATE_SEEDS (3)
+# env: VAE_SECONDS (240), DIT_SECONDS (200), EVALUATE_SEEDS (3), EVALUATE_TIMEOUT (120 s)
 set -euo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 shift
@@ -15,7 +15,10 @@ cmake --preset headless -DDITSTUDIO_TESTS=OFF \
     -DDITSTUDIO_TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" > "$out/build.log" 2>&1
 cmake --build --preset headless --target ditstudio-train >> "$out/build.log" 2>&1
 commit="$(git rev-parse --short HEAD 2>/dev/null || cat COMMIT 2>/dev/null || echo unknown)"
-exec ./build/headless/app/train/ditstudio-train --device cuda --out "$out" --commit "$commit" \
+./build/headless/app/train/ditstudio-train --device cuda --out "$out" --commit "$commit" \
     --vae-seconds "${VAE_SECONDS:-240}" --vae-steps 1000000 --vae-batch 16 \
     --clips 4096 --dit-steps 6000 --dit-batch 64 --dit-seconds "${DIT_SECONDS:-200}" \
-    --evaluate "${EVALUATE_SEEDS:-3}" "$@"
+    "$@"
+# The content score (the same prompts and measurements as the CTest content test), bounded in time.
+timeout "${EVALUATE_TIMEOUT:-120}" ./build/headless/app/train/ditstudio-train --device cuda --out "$out" \
+    --evaluate "${EVALUATE_SEEDS:-3}" || echo "evaluation did not finish within ${EVALUATE_TIMEOUT:-120} s"

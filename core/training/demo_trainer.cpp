@@ -211,6 +211,11 @@ void trainDemoModel(const DemoTrainSettings& s) {
     if (s.vaeCropFrames % 4 != 1 || s.vaeCropFrames > s.frames) {
         throw ConfigError(fmt::format("VAE crop frames must be 4k+1 and at most {}, got {}", s.frames, s.vaeCropFrames));
     }
+    if (fs::exists(s.outDir / "ditstudio-model.json")) {
+        spdlog::info("[manifest] {} exists: every stage is complete (delete it, or vae/dit, to train again)",
+                     (s.outDir / "ditstudio-model.json").string());
+        return;
+    }
     fs::create_directories(s.outDir / "tokenizer");
     fs::create_directories(s.outDir / "curves");
     at::manual_seed(s.seed);
