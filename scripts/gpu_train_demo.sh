@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Trains the embedded demo model on the GPU machine (one H100/H200; about 8 minutes) and leaves the model folder in
+# Trains the embedded demo model on the GPU machine (one H100/H200; about 12 minutes) and leaves the model folder in
 # OUTDIR. Run from the repository root: builds only ditstudio-train (headless preset, LibTorch of the system python),
 # then runs every stage that OUTDIR does not hold yet (copy resources/demo-model's tokenizer/ and
 # text_encoder.safetensors into OUTDIR first to keep them; delete vae/dit to retrain those), then scores the
 # model's content. Usage: scripts/gpu_train_demo.sh OUTDIR [extra ditstudio-train options]
-# env: VAE_SECONDS (240), DIT_SECONDS (200), EVALUATE_SEEDS (3), EVALUATE_TIMEOUT (120 s)
+# env: VAE_SECONDS (230), DIT_SECONDS (400), EVALUATE_SEEDS (3), EVALUATE_TIMEOUT (120 s)
 set -euo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 shift
@@ -16,8 +16,8 @@ cmake --preset headless -DDITSTUDIO_TESTS=OFF \
 cmake --build --preset headless --target ditstudio-train >> "$out/build.log" 2>&1
 commit="$(git rev-parse --short HEAD 2>/dev/null || cat COMMIT 2>/dev/null || echo unknown)"
 ./build/headless/app/train/ditstudio-train --device cuda --out "$out" --commit "$commit" \
-    --vae-seconds "${VAE_SECONDS:-240}" --vae-steps 1000000 --vae-batch 16 \
-    --clips 4096 --dit-steps 6000 --dit-batch 64 --dit-seconds "${DIT_SECONDS:-200}" \
+    --vae-seconds "${VAE_SECONDS:-230}" --vae-steps 1000000 --vae-batch 16 \
+    --clips 8192 --dit-steps 20000 --dit-batch 256 --dit-lr 6e-4 --dit-seconds "${DIT_SECONDS:-400}" \
     "$@"
 # The content score (the same prompts and measurements as the CTest content test), bounded in time.
 timeout "${EVALUATE_TIMEOUT:-120}" ./build/headless/app/train/ditstudio-train --device cuda --out "$out" \
