@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
 
 int main(int argc, char** argv) {
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
     app.add_option("--frames", s.frames);
     app.add_option("--size", s.height, "Height = width of the training clips");
     app.add_option("--commit", s.trainingCommit, "Commit recorded in the manifest");
+    bool continueDiT = false;
+    app.add_flag("--continue-dit", continueDiT,
+                 "Train the finished DiT in --out further (a fresh schedule of --dit-steps/--dit-seconds)");
     int evaluateSeeds = 0;
     app.add_option("--evaluate", evaluateSeeds,
                    "Afterwards, score the model's content (colour, shape, direction) over this many seeds")
@@ -58,6 +62,15 @@ int main(int argc, char** argv) {
             s.device = at::Device(at::kCUDA, 0);
             at::globalContext().setAllowTF32CuBLAS(true);
             at::globalContext().setAllowTF32CuDNN(true);
+        }
+        if (continueDiT) {
+            if (!std::filesystem::exists(s.outDir / "dit.safetensors")) {
+                std::cerr << "error: --continue-dit, but " << (s.outDir / "dit.safetensors").string()
+                          << " does not exist\n";
+                return 2;
+            }
+            std::filesystem::rename(s.outDir / "dit.safetensors", s.outDir / "dit.start.safetensors");
+            std::filesystem::remove(s.outDir / "ditstudio-model.json");
         }
         training::trainDemoModel(s);
         if (evaluateSeeds > 0) {

@@ -401,17 +401,23 @@ void trainDemoModel(const DemoTrainSettings& s) {
     // 6. DiT, flow matching: x_t = (1 − σ)·x0 + σ·ε, target v = ε − x0, t = 1000·σ.
     const fs::path ditFile = s.outDir / "dit.safetensors";
     const fs::path ditCkpt = s.outDir / "dit.ckpt.safetensors";
+    const fs::path ditStart = s.outDir / "dit.start.safetensors"; // a finished DiT to continue (--continue-dit)
     if (!fs::exists(ditFile)) {
         std::map<std::string, at::Tensor> weights;
-        int64_t startStep = 0;
+        int64_t startStep = 0, priorSteps = 0; // priorSteps: of the finished DiT this run continues
         std::unique_ptr<WanDiT> dit;
         {
-            if (fs::exists(ditCkpt)) {
-                const auto resume = io::WeightSource::open(ditCkpt);
-                startStep = std::stoll(io::SafetensorsFile::open(ditCkpt).metadata().at("step"));
+            const fs::path from = fs::exists(ditCkpt) ? ditCkpt : ditStart;
+            if (fs::exists(from)) {
+                const auto resume = io::WeightSource::open(from);
+                const auto meta = io::SafetensorsFile::open(from).metadata();
+                startStep = from == ditCkpt ? std::stoll(meta.at("step")) : 0;
+                priorSteps = std::stoll(meta.count("prior_steps") ? meta.at("prior_steps") : meta.at("steps"));
                 for (const auto& n : resume.names()) {
                     weights[n] = resume.tensor(n).to(s.device, at::kFloat).clone().requires_grad_(true);
                 }
+                spdlog::info("[dit] continuing from {} ({} earlier steps, step {} of this run)", from.string(),
+                             priorSteps, startStep);
             }
             const auto source = io::WeightSource::fromTensors(weights, "dit-training");
             io::ScopedWeightInit init([&](const std::string& n, const std::vector<int64_t>& sh) {
@@ -421,7 +427,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
         }
         const auto params = parameters(weights);
         torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.ditLr).weight_decay(1e-4));
-        CurveWriter curve(s.outDir / "curves" / "dit_loss.csv", startStep > 0);
+        CurveWriter curve(s.outDir / "curves" / "dit_loss.csv", startStep + priorSteps > 0);
         const auto start = Clock::now();
         const int64_t n = latents.size(0), L = s.textLength;
         auto opts = at::TensorOptions().device(s.device);
@@ -454,19 +460,21 @@ void trainDemoModel(const DemoTrainSettings& s) {
             opt.step();
             if (step % 25 == 0 || step + 1 == s.ditSteps) {
                 const double l = loss.item<double>();
-                curve.add(step, l, std::chrono::duration<double>(Clock::now() - start).count());
+                curve.add(priorSteps + step, l, std::chrono::duration<double>(Clock::now() - start).count());
                 if (step % 200 == 0) {
                     progress("dit", step, s.ditSteps, l, start);
                 }
             }
             if (step > startStep && step % 1000 == 0) {
-                io::saveSafetensors(ditCkpt, asList(weights), {{"step", std::to_string(step)}});
+                io::saveSafetensors(ditCkpt, asList(weights),
+                                    {{"step", std::to_string(step)}, {"prior_steps", std::to_string(priorSteps)}});
             }
         }
         io::saveSafetensors(ditFile, asList(weights, at::kBFloat16),
-                            {{"config", s.dit.toJson().dump()}, {"steps", std::to_string(step)}});
+                            {{"config", s.dit.toJson().dump()}, {"steps", std::to_string(priorSteps + step)}});
         fs::remove(ditCkpt);
-        spdlog::info("[dit] saved {} after {} steps", ditFile.string(), step);
+        fs::remove(ditStart);
+        spdlog::info("[dit] saved {} after {} steps", ditFile.string(), priorSteps + step);
     }
 
     // 7. Preview factors: least squares from normalised latents to the clip's colours at latent resolution.
