@@ -3,6 +3,7 @@
 #include "core/io/weight_source.h"
 #include "core/runtime/pipeline.h"
 #include "core/util/error.h"
+#include "core/util/json_file.h"
 #include "parallel/comm_timing.h"
 #include "parallel/launcher.h"
 #include "parallel/nccl_communicator.h"
@@ -365,17 +366,7 @@ nlohmann::json runUspBenchOnRanks(const UspBenchOptions& options) {
         fs::remove(resultPath);
         throw Error(failure);
     }
-    std::ifstream in(resultPath);
-    if (!in) {
-        throw Error(fmt::format("bench-usp: rank 0 finished but wrote no result to {}", resultPath.string()));
-    }
-    nlohmann::json result;
-    try {
-        result = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw Error(fmt::format("bench-usp: rank 0's result {} is not JSON: {}", resultPath.string(), e.what()));
-    }
-    in.close();
+    nlohmann::json result = readJsonFile(resultPath, "bench-usp: rank 0 finished but wrote no result");
     fs::remove(resultPath);
     result["wall_s"] = std::chrono::duration<double>(Clock::now() - start).count();
     return result;

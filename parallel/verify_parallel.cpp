@@ -7,6 +7,7 @@
 #include "core/runtime/pipeline.h"
 #include "core/runtime/trace.h"
 #include "core/util/error.h"
+#include "core/util/json_file.h"
 #include "parallel/launcher.h"
 #include "parallel/usp.h"
 
@@ -26,24 +27,6 @@ namespace ditstudio::parallel {
 namespace fs = std::filesystem;
 
 namespace {
-
-nlohmann::json readManifest(const fs::path& dir) {
-    const fs::path path = dir / "manifest.json";
-    std::ifstream in(path);
-    if (!in) {
-        throw FormatError(fmt::format("{}: missing (a golden directory needs a manifest.json)", path.string()));
-    }
-    nlohmann::json manifest;
-    try {
-        manifest = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw FormatError(fmt::format("{}: not well-formed JSON: {}", path.string(), e.what()));
-    }
-    if (!manifest.is_object() || !manifest.contains("cases") || !manifest["cases"].is_object()) {
-        throw FormatError(fmt::format("{}: needs a \"cases\" object", path.string()));
-    }
-    return manifest;
-}
 
 // The entry of a case that runs on ranks (kind dit or pipeline).
 const nlohmann::json& rankEntry(const nlohmann::json& manifest, const fs::path& dir, const std::string& name) {
@@ -87,7 +70,7 @@ std::vector<std::pair<std::string, std::string>> listCases(const fs::path& dir, 
     if (!fs::is_directory(dir)) {
         throw FormatError(fmt::format("{}: no such directory", dir.string()));
     }
-    const auto manifest = readManifest(dir);
+    const auto manifest = readGoldenManifest(dir);
     const auto& cases = manifest["cases"];
     std::vector<std::pair<std::string, std::string>> result;
     if (names.empty()) {
@@ -106,7 +89,7 @@ std::vector<std::pair<std::string, std::string>> listCases(const fs::path& dir, 
 }
 
 void checkDegreesForCase(const fs::path& dir, const std::string& caseName, const ParallelVerifyOptions& options) {
-    const auto manifest = readManifest(dir);
+    const auto manifest = readGoldenManifest(dir);
     const auto& entry = rankEntry(manifest, dir, caseName);
     const auto& ditEntry = ditEntryOf(manifest, caseName, entry);
     const auto weights = io::WeightSource::open(dir / ditEntry.at("weights").get<std::string>());
@@ -132,7 +115,7 @@ verify::CaseResult verifyDitOnRanks(Communicator& world, const ParallelDegrees& 
     result.name = caseName;
     result.kind = "dit";
     const auto start = std::chrono::steady_clock::now();
-    const auto manifest = readManifest(dir);
+    const auto manifest = readGoldenManifest(dir);
     const auto& entry = rankEntry(manifest, dir, caseName);
     if (entry.value("kind", "") == "pipeline") {
         return verifyPipelineOnRanks(world, degrees, dir, caseName, options);
@@ -205,7 +188,7 @@ verify::CaseResult verifyPipelineOnRanks(Communicator& world, const ParallelDegr
     result.name = caseName;
     result.kind = "pipeline";
     const auto start = std::chrono::steady_clock::now();
-    const auto manifest = readManifest(dir);
+    const auto manifest = readGoldenManifest(dir);
     const auto& entry = rankEntry(manifest, dir, caseName);
     const auto& ditEntry = ditEntryOf(manifest, caseName, entry);
     const verify::CaseContext ctx{caseName, entry, dir, options, manifest};
@@ -319,19 +302,13 @@ verify::CaseResult runDitCaseOnRanks(const fs::path& dir, const std::string& cas
         fs::remove(resultPath);
         return failed;
     }
-    std::ifstream in(resultPath);
-    if (!in) {
-        failed.reason = fmt::format("rank 0 finished but wrote no result to {}", resultPath.string());
-        return failed;
-    }
     nlohmann::json json;
     try {
-        json = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-        failed.reason = fmt::format("rank 0's result {} is not JSON: {}", resultPath.string(), e.what());
+        json = readJsonFile(resultPath, "rank 0 finished but wrote no result");
+    } catch (const FormatError& e) {
+        failed.reason = e.what();
         return failed;
     }
-    in.close();
     fs::remove(resultPath);
     verify::CaseResult result = caseResultFromJson(json);
     result.name = fmt::format("{} [{}]", result.name, options.degrees.describe());

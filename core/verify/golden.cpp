@@ -1,5 +1,7 @@
 #include "core/verify/golden.h"
 
+#include "core/util/json_file.h"
+
 #include "core/util/error.h"
 #include "core/verify/checkers.h"
 
@@ -79,22 +81,7 @@ void checkMaxAbsU8(CaseResult& r, const std::string& name, const at::Tensor& out
 
 std::vector<CaseResult> runCases(const fs::path& dir, const std::vector<std::string>& cases, const Options& options) {
     const fs::path manifestPath = dir / "manifest.json";
-    if (!fs::is_directory(dir)) {
-        throw FormatError(fmt::format("{}: no such directory", dir.string()));
-    }
-    std::ifstream in(manifestPath);
-    if (!in) {
-        throw FormatError(fmt::format("{}: missing (a golden directory needs a manifest.json)", manifestPath.string()));
-    }
-    nlohmann::json manifest;
-    try {
-        manifest = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw FormatError(fmt::format("{}: not well-formed JSON: {}", manifestPath.string(), e.what()));
-    }
-    if (!manifest.is_object() || !manifest.contains("cases") || !manifest["cases"].is_object()) {
-        throw FormatError(fmt::format("{}: needs a \"cases\" object", manifestPath.string()));
-    }
+    const nlohmann::json manifest = readGoldenManifest(dir);
     const auto& all = manifest["cases"];
     std::vector<std::string> names = cases;
     if (names.empty()) {
