@@ -1,5 +1,6 @@
 #include "ui/main_window.h"
 
+#include "core/io/model_folder.h"
 #include "core/tokenizer/umt5_tokenizer.h"
 #include "ui/dialogs/export_dialog.h"
 #include "ui/dialogs/preset_manager_dialog.h"
@@ -622,11 +623,26 @@ void MainWindow::openPresetManager() {
 }
 
 void MainWindow::updateModelHeads() {
-    // Without a worker report: Wan 2.1 14B has 40 heads, 1.3B (and the default) 12.
-    const QString model = generationPanel_->modelName().toLower();
-    if (model.contains("14b")) {
+    const QString model = generationPanel_->modelName();
+    if (model == headsModel_) {
+        return;
+    }
+    headsModel_ = model;
+    // A model folder says itself (its DiT config, from the tensor shapes); a worker's report overrides this later.
+    if (QFileInfo(model).isDir()) {
+        try {
+            const auto folder = io::ModelFolder::open(model.toStdString());
+            parallelPanel_->setModelHeads(static_cast<int>(folder.ditConfig.numHeads));
+            return;
+        } catch (const std::exception& e) {
+            spdlog::debug("model heads of {}: {}", model.toStdString(), e.what());
+        }
+    }
+    // Otherwise by the Wan 2.1 name: 14B has 40 heads, 1.3B (and the default) 12.
+    const QString name = model.toLower();
+    if (name.contains("14b")) {
         parallelPanel_->setModelHeads(40);
-    } else if (model.contains("1.3b") || model.contains("1_3b")) {
+    } else if (name.contains("1.3b") || name.contains("1_3b")) {
         parallelPanel_->setModelHeads(12);
     }
 }

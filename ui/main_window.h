@@ -125,6 +125,7 @@ private:
     QVector<QImage> watchedFrames_;
     quint64 runningJob_ = 0;
     QString tokenizerModel_;
+    QString headsModel_; // the model whose head count the parallel panel holds
     QByteArray defaultState_;
 };
 

@@ -194,6 +194,19 @@ private Q_SLOTS:
         QVERIFY(generate->isEnabled());
     }
 
+    void aModelFolderGivesItsOwnHeadCount() {
+        auto* heads = window_->parallelPanel()->findChild<QSpinBox*>("headsSpin");
+        QCOMPARE(heads->value(), 12); // "/models/tiny" does not exist: the default
+        // The embedded demo model's DiT has 6 heads, which no name rule would guess.
+        window_->generationPanel()->setModelName(QString(DITSTUDIO_SOURCE_DIR) + "/resources/demo-model");
+        QTRY_COMPARE(heads->value(), 6);
+        auto* ulysses = window_->parallelPanel()->findChild<QSpinBox*>("ulyssesSpin");
+        ulysses->setValue(4);
+        QVERIFY(!window_->parallelPanel()->isValid());
+        const QString problem = window_->findChild<QLabel*>("problemLabel")->text();
+        QVERIFY2(problem.contains("must divide the model's 6 attention heads"), qPrintable(problem));
+    }
+
     void importingAnInvalidPresetShowsItsLine() {
         writeFile("broken.yaml", "schema_version: 1\nprompt: a cat\nnum_frames: 80\nsteps: 20\n");
         PresetManagerDialog dialog(window_->presetModel(), [this] { return window_->currentSettings(); });

@@ -6,6 +6,7 @@ foreach(_ui_test models panels worker_client player main_window)
   # header here with a -Winvalid-pch note and compiles the sources directly, which must not fail a -Werror build.
   target_compile_options(test_ui_${_ui_test} PRIVATE -Wno-error=invalid-pch)
 endforeach()
+target_compile_definitions(test_ui_main_window PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
 # The studio end to end: the real widgets and client against a real ditstudio-worker with CPU ranks and the golden
 # tiny models (generate, previews, progress, play, export and read back, reuse settings, cancel).
