@@ -328,6 +328,13 @@ int64_t JobStore::addHistory(const HistoryEntry& entry) {
     return sqlite3_last_insert_rowid(db_);
 }
 
+int JobStore::removeHistory(int64_t jobId) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "DELETE FROM history WHERE job_id=?1", "remove a job's history");
+    s.bind(1, jobId).step();
+    return sqlite3_changes(db_);
+}
+
 std::vector<HistoryEntry> JobStore::queryHistory(const HistoryQuery& query) const {
     std::lock_guard lock(mutex_);
     std::string sql = "SELECT id, job_id, created_at, prompt, negative_prompt, model, seed, settings, timings, outputs,"

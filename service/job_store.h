@@ -104,6 +104,8 @@ public:
 
     int64_t addHistory(const HistoryEntry& entry);
     std::vector<HistoryEntry> queryHistory(const HistoryQuery& query) const;
+    // Forgets the history entries of a job (the job's own record stays); returns how many were removed.
+    int removeHistory(int64_t jobId);
 
 private:
     void exec(const char* sql, const char* purpose) const;

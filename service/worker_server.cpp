@@ -728,6 +728,17 @@ void WorkerServer::handleRequest(Session& session, const Message& message) {
             entries.push_back(std::move(j));
         }
         reply("history", {{"entries", entries}}, std::move(payload));
+    } else if (type == "delete_history") {
+        // The client removes the files (to the user's trash); the worker forgets the entry, so that no client
+        // lists it again.
+        const int64_t job = h["job"].get<int64_t>();
+        const int removed = store_->removeHistory(job);
+        if (removed == 0) {
+            throw ProtocolError("not_found", fmt::format("job {} has no history entry", job));
+        }
+        spdlog::info("job {}: history entry deleted", job);
+        reply("ok");
+        publish(0, Message(nlohmann::json{{"type", "history_changed"}}));
     } else if (type == "list_presets") {
         PresetStore presets(PresetStore::defaultBuiltinDir(), PresetStore::defaultUserDir());
         nlohmann::json list = nlohmann::json::array();

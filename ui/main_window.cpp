@@ -407,6 +407,7 @@ void MainWindow::wireClient() {
         }
     });
     connect(client_, &WorkerClient::historyReceived, historyModel_, &HistoryModel::setEntries);
+    connect(client_, &WorkerClient::historyChanged, this, [this] { client_->queryHistory({}); });
 }
 
 GenerationSettings MainWindow::currentSettings() const {
@@ -566,6 +567,7 @@ void MainWindow::deleteHistoryEntry(quint64 job, const QString& path) {
         return;
     }
     historyModel_->removeJob(job);
+    client_->deleteHistory(job);
 }
 
 void MainWindow::openClip(const QString& path, const QString& title, bool isCompare) {

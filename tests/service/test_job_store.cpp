@@ -150,6 +150,10 @@ private slots:
         page.limit = 1;
         page.offset = 1;
         QCOMPARE(store.queryHistory(page).at(0).jobId, int64_t(2));
+        // Deleting a job's entry removes it and only it; a job without one removes nothing.
+        QCOMPARE(store.removeHistory(2), 1);
+        QCOMPARE(store.removeHistory(2), 0);
+        QCOMPARE(store.queryHistory(HistoryQuery{}).size(), size_t(2));
     }
 };
 

@@ -262,6 +262,11 @@ private slots:
         const auto offset = entry["thumbnail"]["offset"].get<size_t>(), size = entry["thumbnail"]["size"].get<size_t>();
         QCOMPARE(history.payload.substr(offset, size), std::string("PNGDATA1"));
         QCOMPARE(client.request({{"type", "query_history"}}).header["entries"].size(), size_t(2));
+        // Deleting an output's entry: gone for every client, and a second delete is refused naming the job.
+        QCOMPARE(client.request({{"type", "delete_history"}, {"job", 999}}).type(), std::string("ok"));
+        QCOMPARE(client.request({{"type", "query_history"}}).header["entries"].size(), size_t(1));
+        const std::string again = errorCodeOf([&] { client.request({{"type", "delete_history"}, {"job", 999}}); });
+        QVERIFY2(again.find("not_found: job 999 has no history entry") == 0, again.c_str());
 
         client.request({{"type", "subscribe"}, {"job", finished}});
         auto event = client.waitEvent(std::chrono::seconds(5));

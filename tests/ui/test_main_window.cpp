@@ -17,6 +17,7 @@
 
 #include <QApplication>
 #include <QLabel>
+#include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -162,6 +163,31 @@ private Q_SLOTS:
         QCOMPARE(now.width, int64_t(480));
         QVERIFY(now.compile.mode == CompileMode::ReduceOverhead);
         QCOMPARE(now.parallel.ulysses, int64_t(2));
+    }
+
+    void deletingAnOutputTrashesItsFilesAndTellsTheWorker() {
+        qputenv("XDG_DATA_HOME", dir_.filePath("data").toUtf8()); // the trash of this test, not the user's
+        const QString video = dir_.filePath("out/owl.mp4");
+        writeFile("out/owl.mp4", "not really a video");
+        writeFile("out/owl.mp4.json", "{}");
+        HistoryEntry entry;
+        entry.job = 12;
+        entry.prompt = "an owl at night";
+        entry.created = QDateTime::currentDateTime();
+        window_->historyModel()->setEntries({entry});
+        QTimer::singleShot(50, [] {
+            auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+            QVERIFY(box);
+            box->button(QMessageBox::Yes)->click();
+        });
+        Q_EMIT window_->historyView()->deleteRequested(12, video);
+        QVERIFY(!QFileInfo::exists(video));
+        QVERIFY(!QFileInfo::exists(video + ".json"));
+        QCOMPARE(window_->historyModel()->rowCount(), 0);
+        QVERIFY(client_->waitForIdle(5000));
+        const auto requests = fake_->requestsOfType("delete_history");
+        QCOMPARE(requests.size(), size_t(1));
+        QCOMPARE(requests[0]["job"].get<uint64_t>(), uint64_t(12));
     }
 
     void escapeCancelsTheWatchedJob() {

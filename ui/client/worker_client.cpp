@@ -346,6 +346,8 @@ void WorkerClient::refreshStatus() {
     });
 }
 
+void WorkerClient::deleteHistory(quint64 job) { sendRequest({{"type", "delete_history"}, {"job", job}}); }
+
 void WorkerClient::queryHistory(const QString& search, int limit) {
     nlohmann::json header{{"type", "query_history"}, {"limit", static_cast<uint64_t>(std::max(1, limit))},
                           {"thumbnails", true}};
@@ -403,6 +405,8 @@ void WorkerClient::handleEvent(const protocol::Message& event) {
             post([this, summary] { Q_EMIT jobQueued(summary); });
         } else if (type == "queue_changed") {
             post([this] { Q_EMIT queueChanged(); });
+        } else if (type == "history_changed") {
+            post([this] { Q_EMIT historyChanged(); });
         } else if (type == "started") {
             post([this, job] { Q_EMIT jobStarted(job); });
         } else if (type == "stage") {

@@ -45,6 +45,8 @@ public:
     void refreshQueue();
     void refreshStatus();
     void queryHistory(const QString& search, int limit = 200);
+    // Asks the worker to forget a job's history entry (the caller has removed its files).
+    void deleteHistory(quint64 job);
 
     // The request thread's work, for tests that wait for it.
     bool waitForIdle(int timeoutMs);
@@ -58,6 +60,7 @@ Q_SIGNALS:
     void jobQueued(const ditstudio::ui::JobSummary& job);
     void queueListed(const QVector<ditstudio::ui::JobSummary>& jobs, bool paused);
     void queueChanged();
+    void historyChanged(); // a client deleted a history entry
     void jobStarted(quint64 job);
     void stageChanged(quint64 job, const QString& stage, double elapsedSeconds);
     void progress(const ditstudio::ui::JobProgress& progress);
