@@ -2,6 +2,7 @@
 
 #include "core/io/weight_source.h"
 #include "core/util/error.h"
+#include "kernels/bench_timing.h"
 #include "kernels/compile.h"
 #include "kernels/compile_settings.h"
 
@@ -9,15 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
-
-#if DITSTUDIO_HAVE_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace ditstudio::kernels {
 
@@ -75,23 +68,6 @@ double ditForwardFlops(const WanDiTConfig& c, int64_t N, int64_t ctx) {
     return perLayer * double(c.numLayers);
 }
 
-namespace {
-
-void synchronize(at::Device device) {
-#if DITSTUDIO_HAVE_CUDA
-    if (device.is_cuda()) {
-        at::cuda::getCurrentCUDAStream(device.index()).synchronize();
-    }
-#endif
-    (void)device;
-}
-
-double nowSeconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-} // namespace
-
 nlohmann::json runDiTBench(const DiTBenchOptions& o) {
     WanDiTConfig cfg;
     if (o.modelConfig == "1.3B") {
@@ -127,12 +103,7 @@ nlohmann::json runDiTBench(const DiTBenchOptions& o) {
     result["dtype"] = c10::toString(o.dtype);
     result["compile"] = describe(o.compile);
     result["compile_mode"] = compileModeName(o.compile.mode);
-    result["device"] = o.device.str();
-#if DITSTUDIO_HAVE_CUDA
-    if (o.device.is_cuda()) {
-        result["device"] = at::cuda::getDeviceProperties(o.device.index())->name;
-    }
-#endif
+    result["device"] = deviceName(o.device);
 
     const double t0 = nowSeconds();
     auto source = io::WeightSource::fromTensors(randomDiTWeights(cfg, o.dtype, o.device), "random weights");
@@ -140,7 +111,7 @@ nlohmann::json runDiTBench(const DiTBenchOptions& o) {
     source = io::WeightSource::fromTensors({}, "released");
     const CompileReport report = compileDiT(dit, o.compile);
     result["compile_report"] = report.summary;
-    synchronize(o.device);
+    synchronizeDevice(o.device);
     result["setup_s"] = nowSeconds() - t0;
 
     at::manual_seed(0);
@@ -149,49 +120,18 @@ nlohmann::json runDiTBench(const DiTBenchOptions& o) {
     const at::Tensor t = at::full({1}, 937.0, opts);
     const at::Tensor ctx = at::randn({1, o.textLength, cfg.textDim}, opts);
 
-    auto forward = [&] { return dit.forward(x, t, ctx); };
-    double t1 = nowSeconds();
-    at::Tensor out = forward();
-    synchronize(o.device);
-    result["first_call_s"] = nowSeconds() - t1;
-    result["output_finite"] = at::isfinite(out).all().item<bool>();
-    for (int i = 0; i < o.warmup; ++i) {
-        forward();
-    }
-    synchronize(o.device);
-    std::vector<double> seconds;
-    for (int i = 0; i < o.iterations; ++i) {
-#if DITSTUDIO_HAVE_CUDA
-        if (o.device.is_cuda()) {
-            at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
-            start.record();
-            forward();
-            stop.record();
-            stop.synchronize();
-            seconds.push_back(start.elapsed_time(stop) / 1e3);
-            continue;
-        }
-#endif
-        t1 = nowSeconds();
-        forward();
-        seconds.push_back(nowSeconds() - t1);
-    }
-    std::vector<double> sorted = seconds;
-    std::sort(sorted.begin(), sorted.end());
-    const double median = sorted[sorted.size() / 2];
+    at::Tensor out;
+    const RepeatedTiming timing = timeRepeated(o.device, o.warmup, o.iterations, [&] { out = dit.forward(x, t, ctx); });
     const double flops = ditForwardFlops(cfg, tokens, o.textLength);
-    result["median_s"] = median;
-    result["all_s"] = seconds;
+    result["first_call_s"] = timing.firstCallSeconds;
+    result["output_finite"] = at::isfinite(out).all().item<bool>();
+    result["median_s"] = timing.median;
+    result["all_s"] = timing.seconds;
     result["flops_per_forward"] = flops;
-    result["tflops"] = flops / median / 1e12;
-#if DITSTUDIO_HAVE_CUDA
-    if (o.device.is_cuda()) {
-        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(o.device.index());
-        result["peak_mem_GiB"] =
-            double(stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak) /
-            double(1ull << 30);
+    result["tflops"] = flops / timing.median / 1e12;
+    if (const auto peak = peakMemoryGiB(o.device)) {
+        result["peak_mem_GiB"] = *peak;
     }
-#endif
     return result;
 }
 

@@ -14,6 +14,7 @@
 #include "kernels/compile.h"
 #include "kernels/compile_settings.h"
 #include "kernels/dit_bench.h"
+#include "kernels/vae_bench.h"
 #include "kernels/kernel_check.h"
 
 #include <ATen/ATen.h>
@@ -205,6 +206,39 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
 }
 
 // bench-usp: one CFG denoising step on a rank group (parallel/usp_bench.h); rank 0's result as a line and JSON.
+static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const std::string& device,
+                       const std::string& dtype, const std::string& jsonPath) {
+    kernels::VaeBenchOptions options;
+    options.frames = shape.frames;
+    options.height = shape.height;
+    options.width = shape.width;
+    options.iterations = shape.iterations;
+    options.warmup = shape.warmup;
+    options.tiled = tiled;
+    options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+    try {
+        if (device == "cuda") {
+            if (!at::hasCUDA()) {
+                std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
+                return 2;
+            }
+            options.device = at::Device(at::kCUDA, 0);
+        }
+        const nlohmann::json result = kernels::runVaeDecodeBench(options);
+        std::cout << result.dump(1) << std::endl;
+        if (!jsonPath.empty()) {
+            std::ofstream(jsonPath) << result.dump(1) << "\n";
+        }
+        return 0;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    } catch (const c10::Error& e) {
+        std::cerr << "error: " << e.what_without_backtrace() << "\n";
+        return 2;
+    }
+}
+
 static int runBenchUsp(const parallel::UspBenchOptions& options, const std::string& jsonPath) {
     try {
         parallel::checkUspBench(options); // refuse before anything starts
@@ -601,6 +635,9 @@ int main(int argc, char** argv) {
     bench->add_option("--dtype", benchDtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
     bench->add_option("--json", benchJson, "Also write the result to this file");
     bench->add_flag("--check-kernels", checkKernels, "Instead: fused-vs-eager checks of every fused op");
+    bool vaeDecode = false, vaeTiled = false;
+    bench->add_flag("--vae-decode", vaeDecode, "Instead: the Wan 2.1 VAE decode of one video (random weights)");
+    bench->add_flag("--vae-tiled", vaeTiled, "With --vae-decode: the tiled decode (tiles 30x52 every 15x26 latents)");
     CompileFlags benchCompile;
     benchCompile.addTo(bench);
 
@@ -692,6 +729,9 @@ int main(int argc, char** argv) {
         return runGenerate(gen);
     }
     if (*bench) {
+        if (vaeDecode) {
+            return runVaeBench(benchOptions, vaeTiled, benchDevice, benchDtype, benchJson);
+        }
         return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels);
     }
     if (*benchUsp) {

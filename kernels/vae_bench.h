@@ -1,0 +1,26 @@
+// `ditstudio-cli bench --vae-decode`: the Wan 2.1 VAE decode of one video's latents, with random weights at the
+// real config (base width 96, z 16), as generation runs it: streaming one latent frame per decoder call, or tiled
+// (pipeline tiles 30×52 every 15×26 latents, blended on the host). First call, warm-up, median of N, peak memory.
+#pragma once
+#include "core/models/wan_vae.h"
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+#include <nlohmann/json.hpp>
+
+namespace ditstudio::kernels {
+
+struct VaeBenchOptions {
+    int64_t frames = 81, height = 480, width = 832;
+    bool tiled = false;
+    TileSettings tiles;
+    int iterations = 2;
+    int warmup = 0;
+    at::ScalarType dtype = at::kBFloat16;
+    at::Device device = at::kCPU;
+};
+
+// Throws ConfigError for frames that are not 4k+1 or sizes that are not positive multiples of 8.
+nlohmann::json runVaeDecodeBench(const VaeBenchOptions& options);
+
+} // namespace ditstudio::kernels
