@@ -82,24 +82,7 @@ std::vector<std::string> eventsUntilEnd(protocol::WorkerClient& client, int64_t 
     return out;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-    std::string s;
-    for (const auto& i : items) {
-        s += i + " ";
-    }
-    return s;
-}
-
-int countEntries(const std::string& dir) {
-    int n = 0;
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (const dirent* e = ::readdir(d)) {
-            n += e->d_name[0] != '.';
-        }
-        ::closedir(d);
-    }
-    return n;
-}
+int countEntries(const std::string& dir) { return static_cast<int>(entriesOf(dir).size()); }
 
 // Processes whose parent is `pid` (from /proc/<p>/stat's fourth field).
 int countChildren(qint64 pid) {

@@ -57,29 +57,6 @@ Message lastEvent(protocol::WorkerClient& client, int64_t job, int timeoutS, std
     return Message(nlohmann::json{{"type", "timeout"}});
 }
 
-std::vector<std::string> entriesOf(const std::string& dir) {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (const dirent* e = ::readdir(d)) {
-            const std::string name = e->d_name;
-            if (name != "." && name != "..") {
-                names.push_back(name);
-            }
-        }
-        ::closedir(d);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-std::string joined(const std::vector<std::string>& items) {
-    std::string s;
-    for (const auto& i : items) {
-        s += i + " ";
-    }
-    return s;
-}
-
 bool hasPartial(const std::string& dir) {
     for (const auto& name : entriesOf(dir)) {
         if (name.find(".partial-") != std::string::npos) {

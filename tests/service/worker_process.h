@@ -9,6 +9,11 @@
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,5 +123,30 @@ private:
     protocol::FrameDecoder decoder_;
     bool isClosed_ = false;
 };
+
+// The names in a directory, sorted, without "." and ".." (POSIX: libtorch exports its own std::filesystem copies).
+inline std::vector<std::string> entriesOf(const std::string& dir) {
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (const dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name != "." && name != "..") {
+                names.push_back(name);
+            }
+        }
+        ::closedir(d);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// "a b c " — for failure messages.
+inline std::string joined(const std::vector<std::string>& items) {
+    std::string s;
+    for (const auto& i : items) {
+        s += i + " ";
+    }
+    return s;
+}
 
 } // namespace ditstudio::testing
