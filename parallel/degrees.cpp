@@ -1,5 +1,6 @@
 #include "parallel/degrees.h"
 
+#include "core/presets/parallel_choice.h"
 #include "core/util/error.h"
 
 #include <fmt/format.h>
@@ -17,9 +18,8 @@ void ParallelDegrees::validate(int64_t numHeads, int64_t worldSize, bool usesCfg
     if (cfg == 2 && !usesCfg) {
         throw ConfigError("cfg-parallel degree 2 needs classifier-free guidance (cfg scale ≠ 1)");
     }
-    if (numHeads % ulysses != 0) {
-        throw ConfigError(fmt::format("ulysses degree {} must divide the model's {} attention heads", ulysses,
-                                      numHeads));
+    if (std::string problem = ulyssesHeadsProblem(ulysses, numHeads); !problem.empty()) {
+        throw ConfigError(problem);
     }
     if (worldSize > 0 && world() != worldSize) {
         throw ConfigError(fmt::format("{} does not match the {} rank(s) available", describe(), worldSize));

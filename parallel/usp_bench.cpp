@@ -313,8 +313,7 @@ void checkUspBench(const UspBenchOptions& options) {
     try {
         options.degrees.validate(cfg.numHeads, 0, true);
     } catch (const ConfigError& e) {
-        throw ConfigError(fmt::format("bench-usp: model {} has {} attention heads: {}; valid Ulysses degrees divide {}",
-                                      options.settings.modelConfig, cfg.numHeads, e.what(), cfg.numHeads));
+        throw ConfigError(fmt::format("bench-usp: model {}: {}", options.settings.modelConfig, e.what()));
     }
     if (options.device == "cuda") {
         if (!haveNccl()) {

@@ -39,11 +39,10 @@ ParallelChoiceCheck checkParallelChoice(const GenerationSettings& settings, int6
             return refuse(e.key(), e.what(), worldSize);
         }
     }
-    if (numHeads > 0 && numHeads % p.ulysses != 0) {
-        return refuse("parallel.ulysses",
-                      fmt::format("Ulysses degree {} must divide the model's {} attention heads (choose one of {})",
-                                  p.ulysses, numHeads, divisorsOf(numHeads)),
-                      worldSize);
+    if (numHeads > 0) {
+        if (std::string problem = ulyssesHeadsProblem(p.ulysses, numHeads); !problem.empty()) {
+            return refuse("parallel.ulysses", problem, worldSize);
+        }
     }
     if (p.cfgParallel && settings.cfgScale == 1.0) {
         return refuse("parallel.cfg_parallel",
@@ -72,6 +71,14 @@ ParallelChoiceCheck checkParallelChoice(const GenerationSettings& settings, int6
         }
     }
     return ParallelChoiceCheck{true, {}, {}, worldSize};
+}
+
+std::string ulyssesHeadsProblem(int64_t ulysses, int64_t numHeads) {
+    if (ulysses >= 1 && numHeads % ulysses == 0) {
+        return {};
+    }
+    return fmt::format("Ulysses degree {} must divide the model's {} attention heads (choose one of {})", ulysses,
+                       numHeads, divisorsOf(numHeads));
 }
 
 } // namespace ditstudio

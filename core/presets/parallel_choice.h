@@ -21,4 +21,8 @@ struct ParallelChoiceCheck {
 // (0 when none or unknown).
 ParallelChoiceCheck checkParallelChoice(const GenerationSettings& settings, int64_t numHeads, int64_t gpusAvailable);
 
+// The one Ulysses rule, for the studio's live check and the ranks' own (parallel/degrees.cpp): "" when `ulysses`
+// divides `numHeads`, else the refusal naming both numbers and the degrees that would fit.
+std::string ulyssesHeadsProblem(int64_t ulysses, int64_t numHeads);
+
 } // namespace ditstudio

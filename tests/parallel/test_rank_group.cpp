@@ -187,7 +187,7 @@ private slots:
         QVERIFY(cli.waitForFinished(60000));
         const QString err = QString::fromUtf8(cli.readAllStandardError());
         QCOMPARE(cli.exitCode(), 2);
-        QVERIFY2(err.contains("ulysses degree 3 must divide the model's 2 attention heads"), qPrintable(err));
+        QVERIFY2(err.contains("Ulysses degree 3 must divide the model's 2 attention heads"), qPrintable(err));
     }
 };
 

@@ -142,7 +142,7 @@ private slots:
             UspGroups::create(world, ParallelDegrees{3, 1, 1}, 2);
             QFAIL("ulysses 3 over 2 heads was accepted");
         } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("ulysses degree 3 must divide the model's 2 attention heads"), e.what());
+            QVERIFY2(QString(e.what()).contains("Ulysses degree 3 must divide the model's 2 attention heads"), e.what());
         }
         try {
             UspGroups::create(world, ParallelDegrees{1, 2, 1}, 2);

@@ -89,7 +89,7 @@ private slots:
         QVERIFY(cli.waitForFinished(60000));
         const QString err = QString::fromUtf8(cli.readAllStandardError());
         QCOMPARE(cli.exitCode(), 2);
-        QVERIFY2(err.contains("ulysses degree 5 must divide the model's 12 attention heads"), qPrintable(err));
+        QVERIFY2(err.contains("Ulysses degree 5 must divide the model's 12 attention heads"), qPrintable(err));
     }
 };
 
