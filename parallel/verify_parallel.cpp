@@ -97,8 +97,7 @@ void checkDegreesForCase(const fs::path& dir, const std::string& caseName, const
     try {
         options.degrees.validate(cfg.numHeads, 0, usesCfgOf(entry));
     } catch (const ConfigError& e) {
-        throw ConfigError(fmt::format("case '{}' ({} heads): {}; valid Ulysses degrees divide {}", caseName,
-                                      cfg.numHeads, e.what(), cfg.numHeads));
+        throw ConfigError(fmt::format("case '{}': {}", caseName, e.what()));
     }
     if (options.device == "cuda") {
         const auto gpus = static_cast<int64_t>(at::getNumGPUs());
