@@ -164,16 +164,25 @@ static int runTokenize(const std::string& tokenizerPath, const std::string& prom
     return 0;
 }
 
+// The benches' --device: cuda:0 when asked for and present; false (after saying why) when asked for and absent.
+static bool pickBenchDevice(const std::string& name, at::Device& device) {
+    if (name != "cuda") {
+        return true;
+    }
+    if (!at::hasCUDA()) {
+        std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
+        return false;
+    }
+    device = at::Device(at::kCUDA, 0);
+    return true;
+}
+
 static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
                     const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels) {
+    if (!pickBenchDevice(device, options.device)) {
+        return 2;
+    }
     try {
-        if (device == "cuda") {
-            if (!at::hasCUDA()) {
-                std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
-                return 2;
-            }
-            options.device = at::Device(at::kCUDA, 0);
-        }
         options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
         options.compile = compileFlags.settings();
         nlohmann::json result;
@@ -205,7 +214,7 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
     }
 }
 
-// bench-usp: one CFG denoising step on a rank group (parallel/usp_bench.h); rank 0's result as a line and JSON.
+// bench --vae-decode: the VAE decode of one video (kernels/vae_bench.h), as JSON.
 static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const std::string& device,
                        const std::string& dtype, const std::string& jsonPath) {
     kernels::VaeBenchOptions options;
@@ -216,14 +225,10 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
     options.warmup = shape.warmup;
     options.tiled = tiled;
     options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+    if (!pickBenchDevice(device, options.device)) {
+        return 2;
+    }
     try {
-        if (device == "cuda") {
-            if (!at::hasCUDA()) {
-                std::cerr << "error: --device cuda, but this build/machine has no CUDA device\n";
-                return 2;
-            }
-            options.device = at::Device(at::kCUDA, 0);
-        }
         const nlohmann::json result = kernels::runVaeDecodeBench(options);
         std::cout << result.dump(1) << std::endl;
         if (!jsonPath.empty()) {
@@ -239,6 +244,7 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
     }
 }
 
+// bench-usp: one CFG denoising step on a rank group (parallel/usp_bench.h); rank 0's result as a line and JSON.
 static int runBenchUsp(const parallel::UspBenchOptions& options, const std::string& jsonPath) {
     try {
         parallel::checkUspBench(options); // refuse before anything starts
