@@ -166,6 +166,7 @@ private Q_SLOTS:
     }
 
     void deletingAnOutputTrashesItsFilesAndTellsTheWorker() {
+        QVERIFY(QDir().mkpath(dir_.filePath("data")));
         qputenv("XDG_DATA_HOME", dir_.filePath("data").toUtf8()); // the trash of this test, not the user's
         const QString video = dir_.filePath("out/owl.mp4");
         writeFile("out/owl.mp4", "not really a video");
@@ -183,6 +184,7 @@ private Q_SLOTS:
         Q_EMIT window_->historyView()->deleteRequested(12, video);
         QVERIFY(!QFileInfo::exists(video));
         QVERIFY(!QFileInfo::exists(video + ".json"));
+        QVERIFY(QFileInfo::exists(dir_.filePath("data/Trash/files/owl.mp4"))); // trashed, not lost
         QCOMPARE(window_->historyModel()->rowCount(), 0);
         QVERIFY(client_->waitForIdle(5000));
         const auto requests = fake_->requestsOfType("delete_history");
