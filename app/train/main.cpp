@@ -1,6 +1,4 @@
 // ditstudio-train: trains the embedded demo model (see core/training/demo_trainer.h).
-#include "core/presets/preset_store.h"
-#include "core/runtime/generation.h"
 #include "core/training/content_probe.h"
 #include "core/training/demo_trainer.h"
 #include "core/util/error.h"
@@ -75,17 +73,11 @@ int main(int argc, char** argv) {
         training::trainDemoModel(s);
         if (evaluateSeeds > 0) {
             // The same prompts and measurements as the content test (tests/core/test_demo_content.cpp).
-            GenerationSettings settings = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
-            Generator generator(s.outDir, s.device, at::kFloat);
             std::vector<int64_t> seeds;
             for (int i = 1; i <= evaluateSeeds; ++i) {
                 seeds.push_back(i);
             }
-            const auto score = training::scoreContent([&](const std::string& prompt, int64_t seed) {
-                settings.prompt = prompt;
-                settings.seed = seed;
-                return generator.generate(settings).frames;
-            }, seeds);
+            const auto score = training::scoreModelContent(s.outDir, s.device, seeds);
             for (const auto& line : score.details) {
                 spdlog::info("[evaluate] {}", line);
             }

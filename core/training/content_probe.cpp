@@ -1,5 +1,7 @@
 #include "core/training/content_probe.h"
 
+#include "core/presets/preset_store.h"
+#include "core/runtime/generation.h"
 #include "core/training/synthetic_world.h"
 #include "core/util/error.h"
 
@@ -128,6 +130,17 @@ std::string direction(const ObjectProbe& probe) {
         return probe.dx < 0 ? "left" : "right";
     }
     return probe.dy < 0 ? "up" : "down";
+}
+
+ContentScore scoreModelContent(const std::filesystem::path& modelDir, at::Device device,
+                               const std::vector<int64_t>& seeds) {
+    GenerationSettings settings = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
+    Generator generator(modelDir, device, at::kFloat);
+    return scoreContent([&](const std::string& prompt, int64_t seed) {
+        settings.prompt = prompt;
+        settings.seed = seed;
+        return generator.generate(settings).frames;
+    }, seeds);
 }
 
 std::vector<ContentCase> contentCases() {

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -51,5 +52,9 @@ struct ContentScore {
 // generate(prompt, seed) → uint8 [T, H, W, 3].
 using ClipGenerator = std::function<at::Tensor(const std::string& prompt, int64_t seed)>;
 ContentScore scoreContent(const ClipGenerator& generate, const std::vector<int64_t>& seeds);
+// The same with a model folder generating through the demo-cpu preset (float32), as the content test and
+// `ditstudio-train --evaluate` run it.
+ContentScore scoreModelContent(const std::filesystem::path& modelDir, at::Device device,
+                               const std::vector<int64_t>& seeds);
 
 } // namespace ditstudio::training

@@ -2,8 +2,6 @@
 // only in direction, the generated clips differ in that property as measured from their pixels
 // (core/training/content_probe.h), well above chance over several seeds. Also checks the probe itself on clips
 // rendered by the synthetic world, so that a failing score means the model, not the measurement.
-#include "core/presets/preset_store.h"
-#include "core/runtime/generation.h"
 #include "core/runtime/model_locator.h"
 #include "core/training/content_probe.h"
 #include "core/training/synthetic_world.h"
@@ -97,13 +95,7 @@ private:
     // Every case for seeds 1–3, generated once (~33 CPU generations).
     const ContentScore& score() {
         if (!score_) {
-            GenerationSettings settings = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
-            Generator generator(defaultModelDir(), at::kCPU, at::kFloat);
-            score_ = scoreContent([&](const std::string& prompt, int64_t seed) {
-                settings.prompt = prompt;
-                settings.seed = seed;
-                return generator.generate(settings).frames;
-            }, {1, 2, 3});
+            score_ = scoreModelContent(defaultModelDir(), at::kCPU, {1, 2, 3});
             for (const auto& line : score_->details) {
                 qInfo("%s", line.c_str());
             }
