@@ -194,11 +194,13 @@ nlohmann::json vaeJson(int64_t dim, const std::vector<float>& mean, const std::v
             {"temperal_downsample", {false, true, true}}, {"latent_mean", mean}, {"latent_std", stdev}};
 }
 
-void progress(const char* stage, int64_t step, int64_t total, double loss, Clock::time_point start) {
+// ETA: whichever ends the stage first, its step count or its time budget.
+void progress(const char* stage, int64_t step, int64_t total, double budgetSeconds, double loss,
+              Clock::time_point start) {
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     const double rate = step / std::max(secs, 1e-9);
-    spdlog::info("[{}] step {}/{} loss {:.5f} {:.1f} it/s ETA {:.0f}s", stage, step, total, loss, rate,
-                 (total - step) / std::max(rate, 1e-9));
+    const double eta = std::min((total - step) / std::max(rate, 1e-9), std::max(budgetSeconds - secs, 0.0));
+    spdlog::info("[{}] step {}/{} loss {:.5f} {:.1f} it/s ETA {:.0f}s", stage, step, total, loss, rate, eta);
 }
 
 } // namespace
@@ -320,7 +322,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 const double l = loss.item<double>();
                 curve.add(step, l, std::chrono::duration<double>(Clock::now() - start).count());
                 if (step % 100 == 0) {
-                    progress("vae", step, s.vaeSteps, l, start);
+                    progress("vae", step, s.vaeSteps, s.vaeSeconds, l, start);
                 }
             }
             if (step > startStep && step % 500 == 0) {
@@ -462,7 +464,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 const double l = loss.item<double>();
                 curve.add(priorSteps + step, l, std::chrono::duration<double>(Clock::now() - start).count());
                 if (step % 200 == 0) {
-                    progress("dit", step, s.ditSteps, l, start);
+                    progress("dit", step, s.ditSteps, s.ditSeconds, l, start);
                 }
             }
             if (step > startStep && step % 1000 == 0) {
