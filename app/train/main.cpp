@@ -77,14 +77,18 @@ int main(int argc, char** argv) {
             for (int i = 1; i <= evaluateSeeds; ++i) {
                 seeds.push_back(i);
             }
-            const auto score = training::scoreModelContent(s.outDir, s.device, seeds);
-            for (const auto& line : score.details) {
-                spdlog::info("[evaluate] {}", line);
-            }
-            for (const auto& [property, total] : score.total) {
-                spdlog::info("[evaluate] {}: {}/{} = {:.0f} %", property, score.correct.at(property), total,
-                             100 * score.accuracy(property));
-            }
+            const auto report = [](const char* what, const training::ContentScore& score) {
+                for (const auto& line : score.details) {
+                    spdlog::info("[evaluate] {}: {}", what, line);
+                }
+                for (const auto& [property, total] : score.total) {
+                    spdlog::info("[evaluate] {}: {}: {}/{} = {:.0f} %", what, property, score.correct.at(property),
+                                 total, 100 * score.accuracy(property));
+                }
+            };
+            // The VAE round trip first: what it loses, the DiT cannot draw either.
+            report("vae round trip", training::scoreVaeRoundTrip(s.outDir, s.device, seeds));
+            report("generated", training::scoreModelContent(s.outDir, s.device, seeds));
         }
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";

@@ -1,7 +1,10 @@
 // Measures the object in a generated demo clip from its pixels alone: what the content test and the trainer's
 // evaluation compare against the prompt. The background is the frame's per-channel median (objects cover far less
-// than half of a frame in the synthetic world); object pixels are those far from it.
+// than half of a frame in the synthetic world); object pixels are those far from it (at least half the frame's
+// largest distance), with isolated specks removed.
 #pragma once
+#include "core/training/synthetic_world.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -40,8 +43,13 @@ struct ContentCase {
     std::string property; // "colour", "shape" or "direction"
     std::string expected; // what the prompt asks for
     std::string prompt;
+    ObjectSpec object;      // what the prompt describes, for renderCase (position and size vary with the seed)
+    std::string background;
 };
 std::vector<ContentCase> contentCases();
+// The clip a case's prompt describes, rendered by the synthetic world → uint8 [T, H, W, 3]. The seed moves the
+// object a little and changes its size within the world's range.
+at::Tensor renderCase(const ContentCase& c, int64_t seed, const WorldSettings& world);
 
 struct ContentScore {
     std::map<std::string, int> correct, total; // per property
@@ -55,6 +63,11 @@ ContentScore scoreContent(const ClipGenerator& generate, const std::vector<int64
 // The same with a model folder generating through the demo-cpu preset (float32), as the content test and
 // `ditstudio-train --evaluate` run it.
 ContentScore scoreModelContent(const std::filesystem::path& modelDir, at::Device device,
+                               const std::vector<int64_t>& seeds);
+// The VAE's part: each case's rendered clip (renderCase at the demo-cpu size) encoded and decoded by the model
+// folder's VAE, then measured the same way. A property the round trip loses cannot come out of the DiT either;
+// one it keeps but generation misses is the DiT's to learn.
+ContentScore scoreVaeRoundTrip(const std::filesystem::path& modelDir, at::Device device,
                                const std::vector<int64_t>& seeds);
 
 } // namespace ditstudio::training
