@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
     app.add_option("--dit-steps", s.ditSteps);
     app.add_option("--dit-batch", s.ditBatch);
     app.add_option("--dit-seconds", s.ditSeconds, "Time budget of the DiT stage");
+    app.add_option("--dit-object-weight", s.ditObjectWeight,
+                   "Weight of object latents (and their outline) in the DiT's loss; 1 = plain MSE")
+        ->check(CLI::Range(1.0, 100.0));
     app.add_option("--dit-layers", s.dit.numLayers);
     app.add_option("--dit-dim", s.dit.dim);
     app.add_option("--dit-heads", s.dit.numHeads);

@@ -162,6 +162,16 @@ at::Tensor objectWeightedLoss(const at::Tensor& y, const at::Tensor& x) {
     return ((d.abs() + d.pow(2)) * w).sum() / (w.sum() * x.size(1));
 }
 
+// Object positions of normalised latents [B, C, F, h, w]: far from the frame's median latent (the background),
+// grown by one position each way. → [B, 1, F, h, w] in {0, 1}.
+at::Tensor latentObjectMask(const at::Tensor& z) {
+    at::Tensor background = std::get<0>(z.flatten(3).median(3)).unsqueeze(-1).unsqueeze(-1);
+    at::Tensor distance = (z - background).pow(2).mean(1, true);                  // [B, 1, F, h, w]
+    at::Tensor peak = distance.amax({3, 4}, true);
+    at::Tensor mask = (distance > (peak * 0.1).clamp_min(1e-4)).to(at::kFloat);
+    return at::max_pool3d(mask, {1, 3, 3}, {1, 1, 1}, {0, 1, 1});
+}
+
 struct ReconstructionQuality {
     double objectL1 = 0, backgroundL1 = 0;
 };
@@ -200,6 +210,10 @@ void progress(const char* stage, int64_t step, int64_t total, double budgetSecon
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     const double rate = step / std::max(secs, 1e-9);
     const double eta = std::min((total - step) / std::max(rate, 1e-9), std::max(budgetSeconds - secs, 0.0));
+    if (step == 0) {
+        spdlog::info("[{}] step 0/{} loss {:.5f}", stage, total, loss); // no rate to tell an ETA from yet
+        return;
+    }
     spdlog::info("[{}] step {}/{} loss {:.5f} {:.1f} it/s ETA {:.0f}s", stage, step, total, loss, rate, eta);
 }
 
@@ -455,7 +469,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
             at::Tensor sig = sigma.view({-1, 1, 1, 1, 1});
             at::Tensor xt = (1 - sig) * x0 + sig * eps;
             at::Tensor v = dit->forward(xt, sigma * 1000.0, ctx);
-            at::Tensor loss = at::mse_loss(v, eps - x0);
+            at::Tensor w = 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(x0);
+            at::Tensor loss = ((v - (eps - x0)).pow(2) * w).sum() / (w.sum() * x0.size(1));
             opt.zero_grad();
             loss.backward();
             torch::nn::utils::clip_grad_norm_(params, 1.0);

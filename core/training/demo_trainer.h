@@ -36,6 +36,10 @@ struct DemoTrainSettings {
     double ditLr = 4e-4;
     double ditSeconds = 1e9;
     double captionDropout = 0.1;  // share of samples trained with the empty prompt (for guidance)
+    // Latent positions of objects (and the ring around them, where their outline is decided) weigh this much in
+    // the DiT's velocity loss: objects cover a few percent of a clip, and a DiT that draws them as blobs is
+    // otherwise cheap.
+    double ditObjectWeight = 4.0;
     WanDiTConfig dit = defaultDiT();
     std::string trainingCommit;   // recorded in the manifest
 
