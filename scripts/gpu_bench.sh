@@ -10,7 +10,7 @@
 #   5. the DiffSynth anchor (.ref/anchor_bench.py, when $REF_DIR holds it) in the same run
 # Usage: scripts/gpu_bench.sh OUTDIR   env: GOLDEN (default .golden), DEPS_DIR (.deps), REF_DIR (.ref),
 #        BENCH_MODELS ("1.3B"; "1.3B 14B"), BASELINE_PARTS ("dit13 compile13"), BASELINE14_PARTS ("dit14"),
-#        SKIP_VERIFY=1, JOBS (nproc)
+#        SKIP_VERIFY=1, JOBS (nproc), BUILD (build tree, default build/gpu)
 # Results: OUTDIR/summary.txt (the table), results.jsonl (every bench and verify run), kernel_checks.json,
 # autotune.json, baseline.json / baseline14.json (the anchor), run.log (everything incl. the environment), build.log.
 set -uo pipefail
@@ -23,7 +23,7 @@ ref_dir="${REF_DIR:-.ref}"
 log="$out/run.log"
 models="${BENCH_MODELS:-1.3B}"
 jobs="${JOBS:-$(nproc)}"
-build="$root/build/gpu"
+build="${BUILD:-$root/build/gpu}"
 cli="$build/app/cli/ditstudio-cli"
 say() { echo "[$(date -u +%T)] $*" | tee -a "$out/summary.txt"; }
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
