@@ -16,7 +16,7 @@ build="${BUILD:-build/headless}"
 cmake --preset headless -B "$build" -DDITSTUDIO_TESTS=OFF \
     -DDITSTUDIO_TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" > "$out/build.log" 2>&1
 cmake --build "$build" --target ditstudio-train >> "$out/build.log" 2>&1
-commit="$(git rev-parse --short HEAD 2>/dev/null || cat COMMIT 2>/dev/null || echo unknown)"
+commit="$(cat COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 "$build/app/train/ditstudio-train" --device cuda --out "$out" --commit "$commit" \
     --vae-seconds "${VAE_SECONDS:-230}" --vae-steps 1000000 --vae-batch 16 \
     --clips 8192 --dit-steps 20000 --dit-batch 256 --dit-lr "${DIT_LR:-6e-4}" --dit-seconds "${DIT_SECONDS:-400}" \

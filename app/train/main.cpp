@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
     app.add_option("--dit-object-weight", s.ditObjectWeight,
                    "Weight of object latents (and their outline) in the DiT's loss; 1 = plain MSE")
         ->check(CLI::Range(1.0, 100.0));
+    app.add_option("--dit-sigma-shift", s.ditSigmaShift,
+                   "Shift of the training noise levels (1 = uniform σ; larger favours high noise)")
+        ->check(CLI::Range(0.1, 20.0));
     app.add_option("--dit-layers", s.dit.numLayers);
     app.add_option("--dit-dim", s.dit.dim);
     app.add_option("--dit-heads", s.dit.numHeads);

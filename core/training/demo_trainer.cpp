@@ -462,9 +462,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
             at::Tensor ctx = at::constant_pad_nd(ctxValid, {0, 0, 0, L - ctxValid.size(1)}); // [B, L, 64]
             at::Tensor drop = at::rand({s.ditBatch, 1, 1}, opts.dtype(at::kFloat)) < s.captionDropout;
             ctx = at::where(drop, emptyContext.unsqueeze(0), ctx);
-            // σ: shifted uniform (shift 3), weighting the high-noise steps the sampler spends most time in.
+            // σ: shifted uniform (DemoTrainSettings::ditSigmaShift).
             at::Tensor u = at::rand({s.ditBatch}, opts.dtype(at::kFloat));
-            at::Tensor sigma = 3.0 * u / (1.0 + 2.0 * u);
+            at::Tensor sigma = s.ditSigmaShift * u / (1.0 + (s.ditSigmaShift - 1.0) * u);
             at::Tensor eps = at::randn_like(x0);
             at::Tensor sig = sigma.view({-1, 1, 1, 1, 1});
             at::Tensor xt = (1 - sig) * x0 + sig * eps;

@@ -40,6 +40,10 @@ struct DemoTrainSettings {
     // the DiT's velocity loss: objects cover a few percent of a clip, and a DiT that draws them as blobs is
     // otherwise cheap.
     double ditObjectWeight = 4.0;
+    // Training noise levels: σ = k·u / (1 + (k − 1)·u), u uniform. k > 1 favours the high-noise steps the
+    // sampler spends most time in; k = 1 is uniform, which trains the mid and low noise levels where outlines
+    // are decided as often as the rest.
+    double ditSigmaShift = 3.0;
     WanDiTConfig dit = defaultDiT();
     std::string trainingCommit;   // recorded in the manifest
 
