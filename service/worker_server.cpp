@@ -1,6 +1,6 @@
 #include "service/worker_server.h"
 
-#include "core/export/atomic_output.h"
+#include "core/util/atomic_output.h"
 #include "core/presets/generation_settings.h"
 #include "core/presets/preset_store.h"
 

@@ -1,6 +1,6 @@
 #include "core/export/sidecar.h"
 
-#include "core/export/atomic_output.h"
+#include "core/util/atomic_output.h"
 #include "core/util/error.h"
 
 #include <fmt/format.h>

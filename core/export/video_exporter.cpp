@@ -1,6 +1,6 @@
 #include "core/export/video_exporter.h"
 
-#include "core/export/atomic_output.h"
+#include "core/util/atomic_output.h"
 #include "core/export/av_check.h"
 #include "core/export/gif_palette.h"
 #include "core/util/error.h"

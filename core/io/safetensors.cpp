@@ -1,5 +1,6 @@
 #include "core/io/safetensors.h"
 
+#include "core/util/atomic_output.h"
 #include "core/util/error.h"
 #include "core/util/shape.h"
 
@@ -308,11 +309,14 @@ void saveSafetensors(const std::filesystem::path& path, const std::vector<std::p
     }
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');
-    const auto tmp = path.string() + ".tmp";
+    // Written under a ".<name>.partial-<pid>-<n>" temporary: a writer killed mid-way leaves nothing under the
+    // final name, and the worker's start-up sweep (removeStalePartialOutputs) removes what it left.
+    AtomicOutput output(path);
+    const std::string tmp = output.temporary().string();
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         if (!out) {
-            throw FormatError(fmt::format("{}: cannot write", tmp));
+            throw FormatError(fmt::format("{}: cannot write {}", path.string(), tmp));
         }
         const uint64_t len = text.size();
         out.write(reinterpret_cast<const char*>(&len), 8);
@@ -322,14 +326,13 @@ void saveSafetensors(const std::filesystem::path& path, const std::vector<std::p
         }
         out.flush();
         if (!out) {
-            throw FormatError(fmt::format("{}: write failed (disk full?)", tmp));
+            throw FormatError(fmt::format("{}: write failed (disk full?)", path.string()));
         }
     }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp);
-        throw FormatError(fmt::format("{}: cannot rename into place: {}", path.string(), ec.message()));
+    try {
+        output.commit();
+    } catch (const ExportError& e) {
+        throw FormatError(e.what());
     }
 }
 

@@ -301,7 +301,7 @@ private slots:
         const fs::path dir = tmp.path().toStdString();
         buildOfficial(dir);
         fs::remove(dir / "Wan2.1_VAE.pth");
-        fs::remove(dir / "google/umt5-xxl/spiece.model"); // (not remove_all: see atomic_output.cpp)
+        fs::remove(dir / "google/umt5-xxl/spiece.model"); // (not remove_all: see core/util/atomic_output.cpp)
         fs::remove(dir / "google/umt5-xxl");
         fs::remove(dir / "google");
         auto message = errorOf([&] { io::ModelFolder::open(dir); });

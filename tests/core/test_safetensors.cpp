@@ -47,7 +47,9 @@ private slots:
         at::Tensor b = at::arange(10, at::kLong);
         at::Tensor c = at::randn({2, 2}).to(at::kBFloat16);
         io::saveSafetensors(path, {{"a", a}, {"b.x", b}, {"c", c}}, {{"note", "hello"}});
-        QVERIFY(!QFile::exists(QString::fromStdString(path + ".tmp")));
+        // Only the final file: the ".w.safetensors.partial-<pid>-<n>" temporary was renamed onto it.
+        QCOMPARE(QDir(dir.path()).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot),
+                 QStringList{"w.safetensors"});
         const auto f = io::SafetensorsFile::open(path);
         QCOMPARE(f.tensors().size(), size_t(3));
         QVERIFY(at::equal(f.tensor("a"), a));
@@ -55,6 +57,18 @@ private slots:
         QVERIFY(at::equal(f.tensor("c"), c));
         QCOMPARE(f.find("c")->dtype, std::string("BF16"));
         QCOMPARE(f.metadata().at("note"), std::string("hello"));
+    }
+
+    void aFailedSaveNamesThePathAndLeavesNothing() {
+        QTemporaryDir dir;
+        const std::string path = dir.path().toStdString() + "/missing-folder/w.safetensors";
+        try {
+            io::saveSafetensors(path, {{"a", at::ones({2})}});
+            QFAIL("saving into a folder that does not exist succeeded");
+        } catch (const FormatError& e) {
+            QVERIFY2(QString(e.what()).contains(QString::fromStdString(path)), e.what());
+        }
+        QVERIFY(QDir(dir.path()).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty());
     }
 
     void goldenWeightsOpen() {

@@ -1,4 +1,4 @@
-#include "core/export/atomic_output.h"
+#include "core/util/atomic_output.h"
 
 #include "core/util/error.h"
 
