@@ -2,6 +2,7 @@
 
 #include "core/io/weight_source.h"
 #include "core/util/error.h"
+#include "kernels/bench_profile.h"
 #include "kernels/bench_timing.h"
 #include "kernels/compile.h"
 #include "kernels/compile_settings.h"
@@ -131,6 +132,9 @@ nlohmann::json runDiTBench(const DiTBenchOptions& o) {
     result["tflops"] = flops / timing.median / 1e12;
     if (const auto peak = peakMemoryGiB(o.device)) {
         result["peak_mem_GiB"] = *peak;
+    }
+    if (o.profileIterations > 0) {
+        result["profile"] = profileCalls(o.device, o.profileIterations, [&] { out = dit.forward(x, t, ctx); });
     }
     return result;
 }

@@ -2,7 +2,8 @@
 // anchor (../shared/gpu/baseline/anchor_bench.py) times it: random bf16 weights at the real shapes, latent
 // [1, 16, (frames−1)/4+1, height/8, width/8], 512 text tokens, t = 937; first call timed on the host clock (compile,
 // capture and autotune included), then warm-up and the median of N forwards with CUDA events; peak memory as
-// torch.cuda.max_memory_allocated (weights included); FLOP per forward with the anchor's formula.
+// torch.cuda.max_memory_allocated (weights included); FLOP per forward with the anchor's formula. With
+// profileIterations, the same forward is then profiled per kernel (kernels/bench_profile.h).
 #pragma once
 #include "core/models/wan_dit.h"
 #include "core/presets/generation_settings.h"
@@ -26,6 +27,7 @@ struct DiTBenchOptions {
     at::ScalarType dtype = at::kBFloat16;
     at::Device device = at::kCPU;
     CompileSettings compile;
+    int profileIterations = 0; // > 0: after the timing, that many forwards under the profiler → result["profile"]
 };
 
 // Random weights for every tensor WanDiT loads, created on `device` in `dtype` (N(0, 1/fan_in) scale).

@@ -3,6 +3,7 @@
 #include "core/io/weight_loader.h"
 #include "core/io/weight_source.h"
 #include "core/util/error.h"
+#include "kernels/bench_profile.h"
 #include "kernels/bench_timing.h"
 
 #include <ATen/ATen.h>
@@ -83,6 +84,11 @@ nlohmann::json runVaeDecodeBench(const VaeBenchOptions& o) {
     result["all_s"] = timing.seconds;
     if (const auto peak = peakMemoryGiB(o.device)) {
         result["peak_mem_GiB"] = *peak;
+    }
+    if (o.profileIterations > 0) {
+        result["profile"] = profileCalls(o.device, o.profileIterations, [&] {
+            video = o.tiled ? vae->decodeTiled(z, o.tiles) : vae->decode(z);
+        });
     }
     return result;
 }

@@ -13,6 +13,7 @@
 #include "parallel/verify_parallel.h"
 #include "kernels/compile.h"
 #include "kernels/compile_settings.h"
+#include "kernels/bench_profile.h"
 #include "kernels/dit_bench.h"
 #include "kernels/vae_bench.h"
 #include "kernels/kernel_check.h"
@@ -177,12 +178,40 @@ static bool pickBenchDevice(const std::string& name, at::Device& device) {
     return true;
 }
 
+// bench --profile FILE --profile-iters N: after the timing, the same forward per kernel (kernels/bench_profile.h).
+struct ProfileFlags {
+    bool isRequested = false;
+    std::string path;
+    int iterations = 1;
+
+    void check() const { // throws ConfigError naming the option
+        if (isRequested) {
+            kernels::checkProfileRequest(path, iterations);
+        }
+    }
+    int benchIterations() const { return isRequested ? iterations : 0; }
+    // Takes result["profile"] out of the bench result, writes it with that result under "bench", prints its tables.
+    void write(nlohmann::json& result) const {
+        if (!isRequested) {
+            return;
+        }
+        nlohmann::json profile = std::move(result.at("profile"));
+        result.erase("profile");
+        profile["bench"] = result;
+        kernels::writeProfile(path, profile);
+        std::cout << "\n" << kernels::formatProfileMarkdown(profile) << "\nprofile written to " << path << std::endl;
+    }
+};
+
 static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
-                    const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels) {
+                    const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels,
+                    const ProfileFlags& profile) {
     if (!pickBenchDevice(device, options.device)) {
         return 2;
     }
     try {
+        profile.check();
+        options.profileIterations = profile.benchIterations();
         options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
         options.compile = compileFlags.settings();
         nlohmann::json result;
@@ -199,7 +228,10 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
             std::cout << "kernel checks: " << failed << " failed" << std::endl;
         } else {
             result = kernels::runDiTBench(options);
-            std::cout << result.dump(1) << std::endl;
+            nlohmann::json timing = result;
+            timing.erase("profile");
+            std::cout << timing.dump(1) << std::endl;
+            profile.write(result);
         }
         if (!jsonPath.empty()) {
             std::ofstream(jsonPath) << result.dump(1) << "\n";
@@ -216,7 +248,7 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
 
 // bench --vae-decode: the VAE decode of one video (kernels/vae_bench.h), as JSON.
 static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const std::string& device,
-                       const std::string& dtype, const std::string& jsonPath) {
+                       const std::string& dtype, const std::string& jsonPath, const ProfileFlags& profile) {
     kernels::VaeBenchOptions options;
     options.frames = shape.frames;
     options.height = shape.height;
@@ -229,8 +261,13 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
         return 2;
     }
     try {
-        const nlohmann::json result = kernels::runVaeDecodeBench(options);
-        std::cout << result.dump(1) << std::endl;
+        profile.check();
+        options.profileIterations = profile.benchIterations();
+        nlohmann::json result = kernels::runVaeDecodeBench(options);
+        nlohmann::json timing = result;
+        timing.erase("profile");
+        std::cout << timing.dump(1) << std::endl;
+        profile.write(result);
         if (!jsonPath.empty()) {
             std::ofstream(jsonPath) << result.dump(1) << "\n";
         }
@@ -644,6 +681,13 @@ int main(int argc, char** argv) {
     bool vaeDecode = false, vaeTiled = false;
     bench->add_flag("--vae-decode", vaeDecode, "Instead: the Wan 2.1 VAE decode of one video (random weights)");
     bench->add_flag("--vae-tiled", vaeTiled, "With --vae-decode: the tiled decode (tiles 30x52 every 15x26 latents)");
+    ProfileFlags benchProfile;
+    auto* profileOption = bench->add_option("--profile", benchProfile.path,
+                                            "After the timing, profile the forward per kernel: JSON to this file, "
+                                            "markdown tables to stdout");
+    profileOption->excludes("--check-kernels");
+    bench->add_option("--profile-iters", benchProfile.iterations, "Forwards under the profiler (default 1)")
+        ->needs(profileOption);
     CompileFlags benchCompile;
     benchCompile.addTo(bench);
 
@@ -735,10 +779,11 @@ int main(int argc, char** argv) {
         return runGenerate(gen);
     }
     if (*bench) {
+        benchProfile.isRequested = profileOption->count() > 0;
         if (vaeDecode) {
-            return runVaeBench(benchOptions, vaeTiled, benchDevice, benchDtype, benchJson);
+            return runVaeBench(benchOptions, vaeTiled, benchDevice, benchDtype, benchJson, benchProfile);
         }
-        return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels);
+        return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels, benchProfile);
     }
     if (*benchUsp) {
         uspOptions.degrees.cfg = uspCfgParallel ? 2 : 1;
