@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 namespace ditstudio {
 
@@ -306,9 +305,7 @@ void Resample::load(io::WeightLoader& w, const std::string& prefix, ResampleMode
     channels = c;
     const bool up = m == ResampleMode::Upsample2d || m == ResampleMode::Upsample3d;
     const int64_t out = up ? c / 2 : c;
-    // Kept as [out, c, 1, 3, 3]: the per-frame 3×3 conv runs as a conv3d over the whole chunk, without moving
-    // frames into the batch and back.
-    spatialWeight = w.take(prefix + "resample.1.weight", {out, c, 3, 3}).unsqueeze(2);
+    spatialWeight = w.take(prefix + "resample.1.weight", {out, c, 3, 3});
     spatialBias = w.take(prefix + "resample.1.bias", {out});
     if (m == ResampleMode::Upsample3d) {
         timeConv.load(w, prefix + "time_conv", c, 2 * c, {3, 1, 1}, slotCounter); // causal, cached
@@ -318,6 +315,14 @@ void Resample::load(io::WeightLoader& w, const std::string& prefix, ResampleMode
         timeConv.bias = w.take(prefix + "time_conv.bias", {c});
         slot = static_cast<int64_t>(slotCounter++);
     }
+}
+
+// Per frame: x [B, C, t, h, w] → frames as batch → fn → back to [B, C', t, h', w'].
+template <typename Fn>
+static at::Tensor perFrame(const at::Tensor& x, Fn&& fn) {
+    const int64_t B = x.size(0), C = x.size(1), T = x.size(2), H = x.size(3), W = x.size(4);
+    at::Tensor y = fn(x.permute({0, 2, 1, 3, 4}).reshape({B * T, C, H, W})); // [B·T, C', h', w']
+    return y.reshape({B, T, y.size(1), y.size(2), y.size(3)}).permute({0, 2, 1, 3, 4}).contiguous();
 }
 
 at::Tensor Resample::temporalUp(const at::Tensor& x, StreamCache& cache) const {
@@ -370,16 +375,19 @@ at::Tensor Resample::forward(const at::Tensor& xIn, StreamCache& cache) const {
     case ResampleMode::Upsample3d:
         x = temporalUp(x, cache);
         [[fallthrough]];
-    case ResampleMode::Upsample2d: {
-        // nearest-exact ×2 (pixel (y, x) copies (⌊y/2⌋, ⌊x/2⌋)): a copy, exact in any dtype (the reference
-        // round-trips through float32 for the same values), then the 3×3 conv of every frame.
-        at::Tensor up = at::_upsample_nearest_exact3d(x, {x.size(2), 2 * x.size(3), 2 * x.size(4)});
-        return at::conv3d(up, spatialWeight, spatialBias, {1, 1, 1}, {0, 1, 1}); // [B, C/2, t, 2h, 2w]
-    }
+    case ResampleMode::Upsample2d:
+        return perFrame(x, [&](const at::Tensor& f) {
+            // nearest-exact ×2 (pixel (y, x) copies (⌊y/2⌋, ⌊x/2⌋)) in float32, as the reference, then 3×3 conv.
+            at::Tensor up = at::_upsample_nearest_exact2d(f.to(at::kFloat), {2 * f.size(2), 2 * f.size(3)})
+                                .to(f.scalar_type());                          // [N, C, 2h, 2w]
+            return at::conv2d(up, spatialWeight, spatialBias, {1, 1}, {1, 1}); // [N, C/2, 2h, 2w]
+        });
     case ResampleMode::Downsample2d:
     case ResampleMode::Downsample3d:
-        x = at::constant_pad_nd(x, {0, 1, 0, 1});                                // right and bottom only
-        x = at::conv3d(x, spatialWeight, spatialBias, {1, 2, 2});                // [B, C, t, ⌈h/2⌉, ⌈w/2⌉]
+        x = perFrame(x, [&](const at::Tensor& f) {
+            at::Tensor padded = at::constant_pad_nd(f, {0, 1, 0, 1}); // right and bottom only
+            return at::conv2d(padded, spatialWeight, spatialBias, {2, 2}); // [N, C, ⌈h/2⌉, ⌈w/2⌉]
+        });
         return mode == ResampleMode::Downsample3d ? temporalDown(x, cache) : x;
     }
     return x;
@@ -490,9 +498,6 @@ at::Tensor Decoder3d::forward(const at::Tensor& xIn, StreamCache& cache) const {
 WanVAE::WanVAE(const io::WeightSource& source, const WanVAEConfig& config, at::ScalarType dtype, at::Device device)
     : config_(config), dtype_(dtype), device_(device), prefix_(detectPrefix(source)) {
     config_.validate();
-    // Experiment switch until measured on the GPU (docs/performance.md): channels-last activations in the decoder.
-    const char* layout = std::getenv("DITSTUDIO_VAE_CHANNELS_LAST");
-    channelsLast_ = layout != nullptr && std::string(layout) == "1";
     io::WeightLoader w(source, dtype, device, prefix_);
     encoder_.load(w, config_);
     decoder_.load(w, config_);
@@ -524,16 +529,11 @@ at::Tensor WanVAE::decodeRaw(const at::Tensor& z, int64_t latentFramesPerCall,
     at::Tensor zRaw = (z.to(device_, at::kFloat) / invStd_ + mean_).to(dtype_); // [B, z, T, h, w]
     vae::StreamCache unusedCache(0);
     at::Tensor x = conv2_.forward(zRaw, unusedCache); // [B, z, T, h, w]
-    if (channelsLast_) {
-        // Channels-last activations: cuDNN's half-precision conv3d kernels work in NDHWC; ATen's elementwise ops,
-        // cat and clone keep the layout, so it is converted once here and once for the output.
-        x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
-    }
     vae::StreamCache cache(decoder_.slotCount);
     std::vector<at::Tensor> chunks;
     const int64_t T = x.size(2);
     for (int64_t t0 = 0; t0 < T; t0 += latentFramesPerCall) {
-        at::Tensor out = decoder_.forward(x.slice(2, t0, std::min(T, t0 + latentFramesPerCall)), cache).contiguous();
+        at::Tensor out = decoder_.forward(x.slice(2, t0, std::min(T, t0 + latentFramesPerCall)), cache);
         if (onChunk) {
             onChunk(out); // [B, 3, t, 8h, 8w]
         }

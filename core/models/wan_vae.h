@@ -114,7 +114,7 @@ enum class ResampleMode { Upsample2d, Upsample3d, Downsample2d, Downsample3d };
 struct Resample {
     ResampleMode mode = ResampleMode::Upsample2d;
     int64_t channels = 0;
-    at::Tensor spatialWeight, spatialBias; // resample.1: [C/2, C, 1, 3, 3] (up) or [C, C, 1, 3, 3] (down)
+    at::Tensor spatialWeight, spatialBias; // resample.1: [C/2, C, 3, 3] (up) or [C, C, 3, 3] (down)
     CausalConv3d timeConv;                 // upsample3d: C → 2C, kernel (3,1,1), causal; downsample3d: C → C, stride 2
     int64_t slot = -1;                     // first-frame bookkeeping (3-D modes)
     void load(io::WeightLoader& w, const std::string& prefix, ResampleMode mode, int64_t channels,
@@ -201,7 +201,6 @@ private:
     WanVAEConfig config_;
     at::ScalarType dtype_;
     at::Device device_;
-    bool channelsLast_ = false; // decoder activations in ChannelsLast3d (DITSTUDIO_VAE_CHANNELS_LAST=1)
     std::string prefix_;
     vae::Encoder3d encoder_;
     vae::Decoder3d decoder_;
