@@ -2,6 +2,7 @@
 
 #include "core/io/weight_loader.h"
 #include "core/io/weight_source.h"
+#include "core/runtime/generation.h"
 #include "core/util/error.h"
 #include "kernels/bench_profile.h"
 #include "kernels/bench_timing.h"
@@ -74,6 +75,8 @@ nlohmann::json runVaeDecodeBench(const VaeBenchOptions& o) {
 
     const at::Tensor z = at::randn({1, cfg.zDim, F, H, W}, at::TensorOptions().dtype(o.dtype).device(o.device));
     at::Tensor video;
+    result["conv_autotune"] = o.autotuneConvolutions;
+    const ConvolutionAutotuneScope tuned(o.autotuneConvolutions); // for the timing and the profile below
     const RepeatedTiming timing = timeRepeated(o.device, o.warmup, o.iterations, [&] {
         video = o.tiled ? vae->decodeTiled(z, o.tiles) : vae->decode(z);
     });

@@ -19,6 +19,7 @@ struct VaeBenchOptions {
     at::ScalarType dtype = at::kBFloat16;
     at::Device device = at::kCPU;
     int profileIterations = 0; // > 0: after the timing, that many decodes under the profiler → result["profile"]
+    bool autotuneConvolutions = false; // cuDNN measures conv algorithms per shape (compile.models ∋ vae on CUDA)
 };
 
 // Throws ConfigError for frames that are not 4k+1 or sizes that are not positive multiples of 8.

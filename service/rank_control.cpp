@@ -121,6 +121,7 @@ nlohmann::json broadcastJson(parallel::Communicator& world, const nlohmann::json
 }
 
 struct WarmGenerator {
+    Generator::DiTCompiler compiler; // installed on every generator this rank loads
     std::string model;
     at::ScalarType dtype = at::kFloat;
     std::unique_ptr<Generator> generator;
@@ -174,6 +175,7 @@ void runJob(parallel::RankSession& session, ControlChannel* channel, const nlohm
             warm.generator.reset();
             warm.groups.reset();
             warm.generator = std::make_unique<Generator>(model, device, dtype);
+            warm.generator->setDiTCompiler(warm.compiler);
             warm.model = model;
             warm.dtype = dtype;
             if (worldSize > 1) {
@@ -308,9 +310,10 @@ bool isServingWorker() {
     return path && *path;
 }
 
-int serveWorker(parallel::RankSession& session) {
+int serveWorker(parallel::RankSession& session, Generator::DiTCompiler compiler) {
     const auto& env = session.environment();
     WarmGenerator warm;
+    warm.compiler = std::move(compiler);
     std::unique_ptr<ControlChannel> channel;
     try {
         if (session.isLeader()) {

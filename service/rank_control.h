@@ -5,6 +5,7 @@
 // rank 0 through the world communicator (a JSON broadcast) and run the same job with it. The Generator (and so
 // the loaded model) is kept between jobs of the same model and dtype.
 #pragma once
+#include "core/runtime/generation.h"
 
 namespace ditstudio::parallel {
 class RankSession;
@@ -20,6 +21,7 @@ bool isServingWorker();
 // Serves jobs until the worker sends shutdown or closes the channel. Returns the process exit code
 // (parallel::kRankExitOk, or kRankExitError after a failure that leaves a multi-rank group out of step).
 // Exceptions stay inside: a job's error becomes a "failed" message.
-int serveWorker(parallel::RankSession& session);
+// `compiler` applies each job's compile settings to the DiT (Generator::setDiTCompiler).
+int serveWorker(parallel::RankSession& session, Generator::DiTCompiler compiler);
 
 } // namespace ditstudio::service

@@ -248,7 +248,8 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
 
 // bench --vae-decode: the VAE decode of one video (kernels/vae_bench.h), as JSON.
 static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const std::string& device,
-                       const std::string& dtype, const std::string& jsonPath, const ProfileFlags& profile) {
+                       const std::string& dtype, const CompileFlags& compile, const std::string& jsonPath,
+                       const ProfileFlags& profile) {
     kernels::VaeBenchOptions options;
     options.frames = shape.frames;
     options.height = shape.height;
@@ -258,6 +259,12 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
     options.tiled = tiled;
     options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
     if (!pickBenchDevice(device, options.device)) {
+        return 2;
+    }
+    try { // --compile MODE --compile-models vae: the decode as generation runs it with those settings
+        options.autotuneConvolutions = tunesVaeConvolutions(compile.settings(), options.device);
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
         return 2;
     }
     try {
@@ -559,6 +566,8 @@ static int runGenerateThroughWorker(const nlohmann::json& settings, const std::s
 struct GenerateArgs {
     std::string model, prompt, negative, preset = "", out, device = "auto";
     std::vector<std::string> sets;
+    CompileFlags compile;
+    std::function<void(CompileSettings&)> applyCompileFlags; // the --compile* options given, over the preset's
     int64_t seed = -1;
     bool inlineRun = false, detach = false;
     int64_t priority = 0;
@@ -595,6 +604,10 @@ static int runGenerate(const GenerateArgs& a) {
         for (const auto& assignment : a.sets) {
             settings.applyOverride(assignment);
         }
+        if (a.applyCompileFlags) {
+            a.applyCompileFlags(settings.compile);
+            kernels::validateCompileSettings(settings.compile);
+        }
         settings.validate();
         if (!a.inlineRun) {
             return runGenerateThroughWorker(settings.toJson(), model, a.priority, a.detach);
@@ -605,6 +618,9 @@ static int runGenerate(const GenerateArgs& a) {
                                                                          defaultExtension(settings.exportSettings.format))
                                        : std::filesystem::path(a.out);
         options.device = a.device;
+        options.compiler = [](WanDiT& dit, const CompileSettings& compile) {
+            return kernels::compileDiT(dit, compile).summary;
+        };
         const auto r = runInlineJob(settings, options);
         std::cout << "wrote " << r.output.string() << " (" << r.frameCount << " frames, " << r.width << "x" << r.height
                   << ", " << r.codec << ", seed " << r.generation.seed << ")\n";
@@ -660,6 +676,21 @@ int main(int argc, char** argv) {
     generate->add_flag("--inline", gen.inlineRun, "Run in this process instead of through the worker");
     generate->add_flag("--detach", gen.detach, "Queue the job on the worker and return at once");
     generate->add_option("--priority", gen.priority, "Queue priority (higher runs first)");
+    gen.compile.addTo(generate); // each given --compile* option overrides the preset's compile settings
+    gen.applyCompileFlags = [generate, &gen](CompileSettings& compile) {
+        if (generate->get_option("--compile")->count() > 0) {
+            compile.mode = kernels::compileModeFromName(gen.compile.mode);
+        }
+        if (generate->get_option("--compile-dynamic")->count() > 0) {
+            compile.dynamic = gen.compile.dynamic;
+        }
+        if (generate->get_option("--compile-fullgraph")->count() > 0) {
+            compile.fullgraph = gen.compile.fullgraph;
+        }
+        if (generate->get_option("--compile-models")->count() > 0) {
+            compile.models = kernels::parseCompileModels(gen.compile.models);
+        }
+    };
 
     auto* bench = app.add_subcommand("bench", "Time one DiT forward at a real config with random weights");
     kernels::DiTBenchOptions benchOptions;
@@ -781,7 +812,7 @@ int main(int argc, char** argv) {
     if (*bench) {
         benchProfile.isRequested = profileOption->count() > 0;
         if (vaeDecode) {
-            return runVaeBench(benchOptions, vaeTiled, benchDevice, benchDtype, benchJson, benchProfile);
+            return runVaeBench(benchOptions, vaeTiled, benchDevice, benchDtype, benchCompile, benchJson, benchProfile);
         }
         return runBench(benchOptions, benchDevice, benchDtype, benchCompile, benchJson, checkKernels, benchProfile);
     }

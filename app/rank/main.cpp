@@ -9,6 +9,7 @@
 // Exit codes: parallel/rank_session.h (0 ok, 1 error, 2 usage, 3 communication failure, 4 launcher gone).
 #include "core/util/error.h"
 #include "core/verify/golden.h"
+#include "kernels/compile.h"
 #include "kernels/dit_bench.h"
 #include "parallel/rank_session.h"
 #include "parallel/selftest.h"
@@ -135,7 +136,9 @@ int main(int argc, char** argv) {
     try {
         RankSession session(RankEnvironment::fromEnvironment());
         if (service::isServingWorker()) { // launched by ditstudio-worker: serve its jobs (service/rank_control.h)
-            return service::serveWorker(session);
+            return service::serveWorker(session, [](WanDiT& dit, const CompileSettings& settings) {
+                return kernels::compileDiT(dit, settings).summary;
+            });
         }
         if (selftestMode) {
             return selftest(session, loopSeconds);

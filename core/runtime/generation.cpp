@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -94,6 +95,43 @@ Generator::~Generator() = default;
 
 void Generator::setVelocityFactory(VelocityFactory factory) { velocityFactory_ = std::move(factory); }
 
+void Generator::setDiTCompiler(DiTCompiler compiler) {
+    compiler_ = std::move(compiler);
+    appliedCompile_.reset();
+}
+
+void Generator::applyCompile(const CompileSettings& settings) {
+    const bool eager = settings.mode == CompileMode::None;
+    if (appliedCompile_ ? *appliedCompile_ == settings : eager) {
+        return; // already applied (a model loads eager)
+    }
+    if (!compiler_) {
+        throw ConfigError(fmt::format("compile.mode {} asks for the compiled DiT, but this program has no compiled "
+                                      "path (it does not link DiT Studio's kernels); set compile.mode to none",
+                                      toString(settings.mode)));
+    }
+    spdlog::debug("{}", compiler_(*model_->dit, settings)); // the compiler logs its own summary
+    appliedCompile_ = settings;
+}
+
+bool tunesVaeConvolutions(const CompileSettings& settings, at::Device device) {
+    return device.is_cuda() && settings.mode != CompileMode::None &&
+           std::find(settings.models.begin(), settings.models.end(), "vae") != settings.models.end();
+}
+
+ConvolutionAutotuneScope::ConvolutionAutotuneScope(bool enable)
+    : previous_(at::globalContext().benchmarkCuDNN()), active_(enable) {
+    if (active_) {
+        at::globalContext().setBenchmarkCuDNN(true);
+    }
+}
+
+ConvolutionAutotuneScope::~ConvolutionAutotuneScope() {
+    if (active_) {
+        at::globalContext().setBenchmarkCuDNN(previous_);
+    }
+}
+
 const at::Tensor& Generator::previewFactors() const { return model_->previewFactors; }
 const at::Tensor& Generator::previewBias() const { return model_->previewBias; }
 const LoadedModel& Generator::model() const { return *model_; }
@@ -162,6 +200,7 @@ GenerationResult Generator::runStages(const GenerationSettings& settings, const 
         throw CancelledError();
     }
 
+    applyCompile(settings.compile);
     stage("denoise");
     timed("denoise", [&] {
         c10::InferenceMode inference;
@@ -185,6 +224,7 @@ GenerationResult Generator::runStages(const GenerationSettings& settings, const 
     timed("decode", [&] {
         outOfMemoryAtFaultPoint("decode", m.device.str(), settings.numFrames);
         c10::InferenceMode inference;
+        const ConvolutionAutotuneScope tuned(tunesVaeConvolutions(settings.compile, m.device));
         at::Tensor z = result.latents.to(m.device, m.dtype);
         at::Tensor video;
         if (settings.vae.tiled) {

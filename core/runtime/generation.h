@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,13 @@ public:
         std::function<VelocityFn(const WanDiT& dit, at::Tensor contextPositive, at::Tensor contextNegative, double cfgScale)>;
     void setVelocityFactory(VelocityFactory factory);
 
+    // Applies a request's `compile` settings to the DiT (kernels::compileDiT in the programs that link the compiled
+    // kernels: the CLI and the ranks) and returns the line it logs. generate() calls it before the denoise whenever
+    // the settings differ from those last applied (the first request included). Without a compiler, a request whose
+    // compile.mode is not `none` is refused with a ConfigError rather than run eagerly.
+    using DiTCompiler = std::function<std::string(WanDiT& dit, const CompileSettings& settings)>;
+    void setDiTCompiler(DiTCompiler compiler);
+
     // The latent-to-RGB projection of this model (16×3 + 3), for live previews.
     const at::Tensor& previewFactors() const;
     const at::Tensor& previewBias() const;
@@ -67,8 +75,28 @@ private:
     GenerationResult runStages(const GenerationSettings& settings, const GenerationCallbacks& callbacks,
                                const std::atomic<bool>* cancel);
 
+    void applyCompile(const CompileSettings& settings);
+
     std::unique_ptr<LoadedModel> model_;
     VelocityFactory velocityFactory_;
+    DiTCompiler compiler_;
+    std::optional<CompileSettings> appliedCompile_; // what the DiT runs now (nullopt: eager, as loaded)
+};
+
+// compile.models holding "vae" with a compiling mode, on CUDA: the VAE's convolutions are autotuned, i.e. cuDNN
+// measures its algorithms for each new shape (its benchmark mode) and keeps the fastest for the process.
+bool tunesVaeConvolutions(const CompileSettings& settings, at::Device device);
+
+// Turns cuDNN's per-shape algorithm measurement on for its lifetime when `enable`, then restores the setting.
+class ConvolutionAutotuneScope {
+public:
+    explicit ConvolutionAutotuneScope(bool enable);
+    ~ConvolutionAutotuneScope();
+    ConvolutionAutotuneScope(const ConvolutionAutotuneScope&) = delete;
+    ConvolutionAutotuneScope& operator=(const ConvolutionAutotuneScope&) = delete;
+
+private:
+    bool previous_, active_;
 };
 
 // Predicted clean latent x0 = x_t − σ_t·v → RGB uint8 [F, h, w, 3] via rgb = x0ᵀ·M + b, mapped from [−1, 1].

@@ -15,6 +15,7 @@ struct InlineJobOptions {
     std::string device = "auto";  // auto|cpu|cuda
     bool progressBar = true;      // a terminal bar (plain lines when stderr is not a terminal)
     bool saveLatents = true;      // <output>.latents.safetensors next to the output
+    Generator::DiTCompiler compiler; // applies settings.compile (see Generator::setDiTCompiler); none: eager only
 };
 
 struct InlineJobResult {

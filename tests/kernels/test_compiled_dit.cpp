@@ -1,8 +1,13 @@
 // The compile layer on the CPU: every mode installs its op table and, through the eager fallbacks, still passes the
 // golden DiT cases; a compiled model's output equals the eager one on golden dit_a; fused QKV weights share one
-// buffer per block; the model list decides whether the DiT is compiled.
+// buffer per block; the model list decides whether the DiT is compiled; generation applies a request's compile
+// settings through the installed compiler (and refuses them without one).
 #include "core/io/weight_source.h"
 #include "core/models/wan_dit.h"
+#include "core/presets/preset_store.h"
+#include "core/runtime/generation.h"
+#include "core/runtime/model_locator.h"
+#include "core/util/error.h"
 #include "core/verify/golden.h"
 #include "kernels/autotune_cache.h"
 #include "kernels/compile.h"
@@ -117,6 +122,70 @@ private slots:
         settings.models = {"dit", "unet"};
         QVERIFY_THROWS_EXCEPTION(ConfigError, kernels::compileDiT(dit, settings));
         QVERIFY(!dit.ops().runBlocks);
+    }
+
+    void generationAppliesTheRequestsCompileSettings() {
+        GenerationSettings settings = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
+        settings.prompt = "a red circle moving right";
+        settings.steps = 2;
+        settings.numFrames = 5;
+        Generator generator(defaultModelDir(), at::kCPU, at::kFloat);
+
+        // No compiler installed: a compiling mode is refused, not run eagerly.
+        settings.compile.mode = CompileMode::Default;
+        try {
+            generator.generate(settings);
+            QFAIL("compile.mode default ran without a compiler");
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("compile.mode default") && QString(e.what()).contains("none"),
+                     e.what());
+        }
+
+        int calls = 0;
+        CompileSettings last;
+        generator.setDiTCompiler([&](WanDiT& dit, const CompileSettings& compile) {
+            ++calls;
+            last = compile;
+            return kernels::compileDiT(dit, compile).summary;
+        });
+        settings.compile.mode = CompileMode::None;
+        const at::Tensor eager = generator.generate(settings).latents;
+        QCOMPARE(calls, 0); // a model loads eager
+
+        settings.compile.mode = CompileMode::Default;
+        const at::Tensor compiled = generator.generate(settings).latents;
+        QCOMPARE(calls, 1);
+        QVERIFY(last == settings.compile);
+        const double rel = ((compiled - eager).norm() / eager.norm()).item<double>();
+        QVERIFY2(rel < 1e-4, qPrintable(QString("compiled vs eager latents: rel L2 %1").arg(rel)));
+
+        generator.generate(settings); // same settings: not applied again
+        QCOMPARE(calls, 1);
+
+        settings.compile.mode = CompileMode::None; // back to eager
+        const at::Tensor again = generator.generate(settings).latents;
+        QCOMPARE(calls, 2);
+        QVERIFY(at::equal(again, eager));
+    }
+
+    void vaeConvolutionsAreAutotunedOnlyWhenAskedOnCuda() {
+        CompileSettings s;
+        s.mode = CompileMode::MaxAutotune;
+        s.models = {"dit", "vae"};
+        QVERIFY(tunesVaeConvolutions(s, at::Device(at::kCUDA, 0)));
+        QVERIFY(!tunesVaeConvolutions(s, at::kCPU));
+        s.models = {"dit"};
+        QVERIFY(!tunesVaeConvolutions(s, at::Device(at::kCUDA, 0)));
+        s.models = {"vae"};
+        s.mode = CompileMode::None;
+        QVERIFY(!tunesVaeConvolutions(s, at::Device(at::kCUDA, 0)));
+
+        const bool before = at::globalContext().benchmarkCuDNN();
+        {
+            const ConvolutionAutotuneScope scope(true);
+            QVERIFY(at::globalContext().benchmarkCuDNN());
+        }
+        QCOMPARE(at::globalContext().benchmarkCuDNN(), before);
     }
 };
 
