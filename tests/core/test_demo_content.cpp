@@ -51,14 +51,15 @@ private slots:
     }
 
     // Chance is 1/4 for colour and direction, 1/3 for shape. The shipped model (resources/demo-model, trained for
-    // 6,465 DiT steps) draws the colour and the direction but not yet the shape: circles and squares come out as
-    // the same blob (issue #9). The shape row is an expected failure; once a model passes it, XPASS fails this test
-    // so that the expectation is raised with the model.
+    // 12,328 DiT steps) draws the colour and the direction (12/12 each) but not yet the shape: circles and squares
+    // come out as the same blob, its VAE keeps them apart (ditstudio-train --evaluate: 9/9 through the round trip)
+    // but the DiT does not read the shape word yet (issue #9). The shape row is an expected failure; once a model
+    // passes it, XPASS fails this test so that the expectation is raised with the model.
     void demoModelDrawsThePrompt_data() {
         QTest::addColumn<QString>("property");
         QTest::addColumn<double>("required");
         QTest::newRow("colour") << "colour" << 0.75;
-        QTest::newRow("direction") << "direction" << 0.6;
+        QTest::newRow("direction") << "direction" << 0.75;
         QTest::newRow("shape") << "shape" << 0.6;
     }
 

@@ -22,7 +22,7 @@ const std::string kWanNegativePrompt =
     "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，"
     "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
-const QStringList kBuiltinNames{"demo-cpu", "quick-draft", "wan21-720p", "wan21-default"};
+const QStringList kBuiltinNames{"demo-cpu", "quick-draft", "wan21-720p", "wan21-default", "wan21-fast"};
 
 struct Caught {
     bool thrown = false;
@@ -355,6 +355,17 @@ private slots:
         const GenerationSettings draft = store().load("quick-draft");
         QCOMPARE(draft.numFrames, int64_t(33));
         QVERIFY(draft.steps < 50);
+        // wan21-fast: the reference defaults, compiled DiT and untiled, autotuned VAE decode.
+        GenerationSettings fast = store().load("wan21-fast");
+        QVERIFY(fast.compile.mode == CompileMode::Default);
+        QCOMPARE(fast.compile.models, (std::vector<std::string>{"dit", "vae"}));
+        QVERIFY(!fast.vae.tiled);
+        GenerationSettings reference = store().load("wan21-default");
+        fast.name = reference.name;
+        fast.description = reference.description;
+        fast.compile = reference.compile;
+        fast.vae.tiled = reference.vae.tiled;
+        QVERIFY(fast == reference);
         const GenerationSettings demo = store().load("demo-cpu");
         QCOMPARE(demo.width, int64_t(128));
         QCOMPARE(demo.height, int64_t(128));
@@ -675,14 +686,15 @@ private slots:
         for (const auto& entry : entries) {
             names << QString::fromStdString(entry.name) + (entry.builtin ? "*" : "");
         }
-        QCOMPARE(names, (QStringList{"demo-cpu*", "quick-draft*", "wan21-720p*", "wan21-default*", "broken", "fine"}));
-        const PresetEntry& broken = entries[4];
+        QCOMPARE(names, (QStringList{"demo-cpu*", "quick-draft*", "wan21-720p*", "wan21-default*", "wan21-fast*", "broken",
+                                    "fine"}));
+        const PresetEntry& broken = entries[5];
         QCOMPARE(broken.path, userDir_ / "broken.yaml");
         QVERIFY2(broken.error.find((userDir_ / "broken.yaml").string() + ":2:1: unknown key 'stesp' (did you mean "
                                                                           "'steps'?)") == 0,
                  broken.error.c_str());
         QVERIFY(broken.description.empty());
-        QVERIFY(entries[5].error.empty());
+        QVERIFY(entries[6].error.empty());
         QVERIFY(!entries[0].description.empty());
     }
 
