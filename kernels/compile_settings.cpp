@@ -11,31 +11,18 @@
 namespace ditstudio::kernels {
 
 namespace {
-struct ModeName {
-    CompileMode mode;
-    const char* name;
-};
-constexpr ModeName kModes[] = {{CompileMode::None, "none"},
-                               {CompileMode::Default, "default"},
-                               {CompileMode::ReduceOverhead, "reduce-overhead"},
-                               {CompileMode::MaxAutotune, "max-autotune"},
-                               {CompileMode::MaxAutotuneNoCudagraphs, "max-autotune-no-cudagraphs"}};
+// The names live with the enum (core's toString(CompileMode)); this is only the list of its values.
+constexpr CompileMode kModes[] = {CompileMode::None, CompileMode::Default, CompileMode::ReduceOverhead,
+                                  CompileMode::MaxAutotune, CompileMode::MaxAutotuneNoCudagraphs};
 constexpr const char* kModels[] = {"dit", "vae", "text_encoder"};
 } // namespace
 
-std::string compileModeName(CompileMode mode) {
-    for (const auto& m : kModes) {
-        if (m.mode == mode) {
-            return m.name;
-        }
-    }
-    return "none";
-}
+std::string compileModeName(CompileMode mode) { return toString(mode); }
 
 CompileMode compileModeFromName(const std::string& name) {
-    for (const auto& m : kModes) {
-        if (name == m.name) {
-            return m.mode;
+    for (const CompileMode mode : kModes) {
+        if (name == toString(mode)) {
+            return mode;
         }
     }
     throw ConfigError(fmt::format("compile.mode: unknown mode '{}' (expected none, default, reduce-overhead, "

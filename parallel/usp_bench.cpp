@@ -87,10 +87,16 @@ void synchronize(at::Device device) {
 
 // ---------------------------------------------------------------------------------------------- settings
 
+nlohmann::json UspBenchSettings::compileJson() const {
+    GenerationSettings holder;
+    holder.compile = compile;
+    return holder.toJson().at("compile");
+}
+
 nlohmann::json UspBenchSettings::toJson() const {
     return {{"model", modelConfig}, {"frames", frames},       {"height", height},   {"width", width},
             {"text_len", textLength}, {"layers", layers},     {"iters", iterations}, {"warmup", warmup},
-            {"dtype", dtype},        {"cfg_scale", cfgScale}};
+            {"dtype", dtype},        {"cfg_scale", cfgScale},   {"compile", compileJson()}};
 }
 
 UspBenchSettings UspBenchSettings::fromJson(const nlohmann::json& json) {
@@ -106,6 +112,9 @@ UspBenchSettings UspBenchSettings::fromJson(const nlohmann::json& json) {
         s.warmup = json.at("warmup").get<int>();
         s.dtype = json.at("dtype").get<std::string>();
         s.cfgScale = json.at("cfg_scale").get<double>();
+        if (json.contains("compile")) { // the same keys as a preset's compile group
+            s.compile = GenerationSettings::fromJson({{"compile", json.at("compile")}}).compile;
+        }
     } catch (const nlohmann::json::exception& e) {
         throw ConfigError(fmt::format("bench-usp settings {}: {}", json.dump(), e.what()));
     }
@@ -158,14 +167,23 @@ int64_t UspBenchSettings::tokens() const {
 // ---------------------------------------------------------------------------------------------- rank side
 
 nlohmann::json runUspStepBench(Communicator& world, const ParallelDegrees& degrees, at::Device device,
-                               const UspBenchSettings& s, const RandomWeightsFn& randomWeights) {
+                               const UspBenchSettings& s, const RandomWeightsFn& randomWeights,
+                               const Generator::DiTCompiler& compiler) {
     const WanDiTConfig cfg = s.modelConfigChecked();
     const at::ScalarType dtype = s.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
     const auto setupStart = Clock::now();
 
     auto source = io::WeightSource::fromTensors(randomWeights(cfg, dtype, device), "random weights");
-    const WanDiT dit(source, cfg, dtype, device);
+    WanDiT dit(source, cfg, dtype, device);
     source = io::WeightSource::fromTensors({}, "released");
+    std::string compileReport = "eager";
+    if (s.compile.mode != CompileMode::None) {
+        if (!compiler) {
+            throw ConfigError(fmt::format("bench-usp --compile {}: this rank program has no compiled DiT path",
+                                          toString(s.compile.mode)));
+        }
+        compileReport = compiler(dit, s.compile);
+    }
     UspGroups groups = UspGroups::create(world, degrees, cfg.numHeads, true);
     // The benchmark-only hook: the groups the USP code talks to, wrapped (the forward itself is unchanged).
     CommTimer timer(device);
@@ -230,6 +248,7 @@ nlohmann::json runUspStepBench(Communicator& world, const ParallelDegrees& degre
     result["text_tokens"] = s.textLength;
     result["dtype"] = s.dtype;
     result["cfg_scale"] = s.cfgScale;
+    result["compile"] = compileReport;
     result["world"] = n;
     result["ulysses"] = degrees.ulysses;
     result["ring"] = degrees.ring;

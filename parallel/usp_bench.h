@@ -15,6 +15,7 @@
 //   world, ulysses, ring, cfg, split ("u2r2c1"), tokens, latent, model, layers, text_tokens, dtype, device
 #pragma once
 #include "core/models/wan_dit.h"
+#include "core/runtime/generation.h"
 #include "parallel/degrees.h"
 
 #include <nlohmann/json.hpp>
@@ -41,8 +42,10 @@ struct UspBenchSettings {
     int warmup = 1;                   // untimed steps first (NCCL communicators are created lazily on first use)
     std::string dtype = "bfloat16";   // bfloat16 | float32
     double cfgScale = 5.0;
+    CompileSettings compile;          // the DiT's compile settings (mode none: eager), applied on every rank
 
     nlohmann::json toJson() const;
+    nlohmann::json compileJson() const; // the compile group as in a preset
     static UspBenchSettings fromJson(const nlohmann::json& json);
     // The model config (layers applied). Throws ConfigError naming the setting: unknown config, a size that is not a
     // multiple of 16, frames not 4k+1, iterations < 1, warmup < 0.
@@ -56,8 +59,11 @@ using RandomWeightsFn =
 
 // Rank side, collective over `world`: builds the model, runs warmup + iterations steps, gathers. The result is
 // complete on rank 0 only.
+// `compiler` applies settings.compile to the DiT (kernels::compileDiT in ditstudio-rank); needed unless its mode is
+// none (ConfigError otherwise).
 nlohmann::json runUspStepBench(Communicator& world, const ParallelDegrees& degrees, at::Device device,
-                               const UspBenchSettings& settings, const RandomWeightsFn& randomWeights);
+                               const UspBenchSettings& settings, const RandomWeightsFn& randomWeights,
+                               const Generator::DiTCompiler& compiler);
 
 struct UspBenchOptions {
     UspBenchSettings settings;

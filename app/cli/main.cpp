@@ -727,6 +727,8 @@ int main(int argc, char** argv) {
     std::string uspJson;
     bool uspCfgParallel = false;
     double uspTimeout = 1800;
+    CompileFlags uspCompile;
+    uspCompile.addTo(benchUsp);
     benchUsp->add_option("--model-config", uspOptions.settings.modelConfig, "1.3B or 14B")
         ->check(CLI::IsMember({"1.3B", "14B"}));
     benchUsp->add_option("--frames", uspOptions.settings.frames, "Video frames (4k+1)");
@@ -818,6 +820,12 @@ int main(int argc, char** argv) {
     }
     if (*benchUsp) {
         uspOptions.degrees.cfg = uspCfgParallel ? 2 : 1;
+        try {
+            uspOptions.settings.compile = uspCompile.settings();
+        } catch (const Error& e) {
+            std::cerr << "error: " << e.what() << "\n";
+            return 2;
+        }
         uspOptions.logLevel = logLevel;
         uspOptions.timeout = std::chrono::milliseconds(static_cast<int64_t>(uspTimeout * 1000));
         return runBenchUsp(uspOptions, uspJson);

@@ -88,13 +88,19 @@ static void writeResultFile(const std::string& path, const nlohmann::json& json)
     std::filesystem::rename(temporary, path);
 }
 
+// The compiler installed wherever this program builds a DiT (Generator::DiTCompiler).
+static std::string compileDiTSummary(WanDiT& dit, const CompileSettings& settings) {
+    return kernels::compileDiT(dit, settings).summary;
+}
+
 static int benchUsp(RankSession& session, const std::string& settingsJson, const std::string& resultPath) {
     const auto settings = UspBenchSettings::fromJson(nlohmann::json::parse(settingsJson));
     const auto result = runUspStepBench(
         session.world(), session.environment().degrees, session.environment().device, settings,
         [](const WanDiTConfig& cfg, at::ScalarType dtype, at::Device device) {
             return kernels::randomDiTWeights(cfg, dtype, device);
-        });
+        },
+        compileDiTSummary);
     if (session.isLeader()) {
         spdlog::info("{}", formatUspBench(result));
         if (!resultPath.empty()) {
@@ -136,9 +142,7 @@ int main(int argc, char** argv) {
     try {
         RankSession session(RankEnvironment::fromEnvironment());
         if (service::isServingWorker()) { // launched by ditstudio-worker: serve its jobs (service/rank_control.h)
-            return service::serveWorker(session, [](WanDiT& dit, const CompileSettings& settings) {
-                return kernels::compileDiT(dit, settings).summary;
-            });
+            return service::serveWorker(session, compileDiTSummary);
         }
         if (selftestMode) {
             return selftest(session, loopSeconds);

@@ -1,7 +1,8 @@
 // `ditstudio-cli bench-usp` on CPU rank processes (the CPU transport), with one layer of the 1.3B config at a tiny
 // size: the JSON that rank 0 reports has the world, split and token count asked for, a positive step time, a
 // communication time that is ≥ 0, no larger than the step, and non-zero for the group the split uses; a Ulysses
-// degree that does not divide the heads is refused before any rank starts, naming both numbers.
+// degree that does not divide the heads is refused before any rank starts, naming both numbers; --compile reaches
+// every rank's DiT.
 #include <QtTest/QtTest>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,8 @@ private slots:
         QTest::newRow("ulysses 2") << QStringList{"--ulysses", "2"} << "u2r1c1" << "ulysses";
         QTest::newRow("ring 2") << QStringList{"--ring", "2"} << "u1r2c1" << "ring";
         QTest::newRow("cfg parallel") << QStringList{"--cfg-parallel"} << "u1r1c2" << "cfg";
+        QTest::newRow("ulysses 2, compiled") << QStringList{"--ulysses", "2", "--compile", "default"} << "u2r1c1"
+                                             << "ulysses";
     }
 
     void reportsSaneNumbers() {
@@ -80,6 +83,12 @@ private slots:
         }
         QVERIFY(!r.contains("peak_mem_GiB")); // CUDA only
         QVERIFY(r.at("output_finite").get<bool>());
+        const std::string compile = r.at("compile").get<std::string>();
+        if (split.contains("--compile")) {
+            QVERIFY2(compile.starts_with("DiT compiled: default"), compile.c_str());
+        } else {
+            QCOMPARE(compile, std::string("eager"));
+        }
     }
 
     void refusesUlyssesThatDoesNotDivideTheHeads() {
