@@ -75,6 +75,27 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     return out.transpose(1, 2);
 }
 
+bool attentionBackendSupports(AttentionBackend backend, at::ScalarType dtype) {
+    const bool half = dtype == at::kBFloat16 || dtype == at::kHalf;
+    switch (backend) {
+    case AttentionBackend::CuDNN:
+    case AttentionBackend::Flash:
+        return half;
+    default:
+        return half || dtype == at::kFloat || dtype == at::kDouble;
+    }
+}
+
+bool attentionOutputAgrees(const at::Tensor& candidate, const at::Tensor& reference) {
+    const at::Tensor c = candidate.to(at::kFloat), r = reference.to(at::kFloat);
+    if (c.sizes() != r.sizes() || !at::isfinite(c).all().item<bool>()) {
+        return false;
+    }
+    const bool half = candidate.scalar_type() == at::kBFloat16 || candidate.scalar_type() == at::kHalf;
+    const double error = ((c - r).norm() / r.norm().clamp_min(1e-30)).item<double>();
+    return error <= (half ? 2e-2 : 1e-3);
+}
+
 AttentionBackend defaultAttentionBackend(const at::Tensor& q) {
     if (q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf)) {
         return AttentionBackend::CuDNN;
@@ -121,11 +142,12 @@ AttentionBackend AttentionSelector::backendFor(const at::Tensor& q, const at::Te
     }
     AttentionBackend backend = defaultAttentionBackend(q);
     if (autotune_ && q.is_cuda() && !isCapturing()) {
-        if (auto cached = cache_ ? cache_->lookup(key) : std::nullopt) {
+        const auto cached = cache_ ? cache_->lookup(key) : std::nullopt;
+        if (cached && attentionBackendSupports(attentionBackendFromName(*cached), q.scalar_type())) {
             backend = attentionBackendFromName(*cached);
             spdlog::debug("autotune: {} → {} (cached)", key, *cached);
         } else {
-            backend = measure(key, q, k, v);
+            backend = measure(key, q, k, v); // nothing cached, or a winner of an earlier version that cannot be
         }
     }
     std::lock_guard lock(mutex_);
@@ -137,13 +159,24 @@ AttentionBackend AttentionSelector::measure(const std::string& key, const at::Te
                                             const at::Tensor& v) {
 #if DITSTUDIO_HAVE_CUDA
     nlohmann::json timings = nlohmann::json::object();
-    AttentionBackend best = defaultAttentionBackend(q);
+    AttentionBackend best = AttentionBackend::Auto; // when no candidate runs correctly
     float bestMs = 0;
+    const at::Tensor reference =
+        attention(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), AttentionBackend::Math);
     for (AttentionBackend candidate :
          {AttentionBackend::CuDNN, AttentionBackend::Flash, AttentionBackend::EfficientAttention}) {
         const std::string name = attentionBackendName(candidate);
+        if (!attentionBackendSupports(candidate, q.scalar_type())) {
+            timings[name] = nullptr;
+            continue;
+        }
         try {
-            attention(q, k, v, candidate); // warm-up: plan building, workspace
+            // Warm-up (plan building, workspace) and the correctness gate.
+            if (!attentionOutputAgrees(attention(q, k, v, candidate), reference)) {
+                timings[name] = nullptr;
+                spdlog::warn("autotune: {} gives a wrong result for {}: not a candidate", name, key);
+                continue;
+            }
             std::vector<float> ms;
             for (int i = 0; i < 3; ++i) {
                 at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);

@@ -21,12 +21,21 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // flash 362 TFLOP/s), auto (ATen's own choice) otherwise: cuDNN's SDPA has no fp32 kernels.
 AttentionBackend defaultAttentionBackend(const at::Tensor& q);
 
+// Whether a backend has kernels for a dtype at all: cuDNN's SDPA and flash only for bf16/fp16 (cuDNN, asked for
+// fp32, returns NaN rather than an error), the others for every floating dtype.
+bool attentionBackendSupports(AttentionBackend backend, at::ScalarType dtype);
+// A candidate's output against the math backend's (computed in fp32): finite, and within a relative L2 error of
+// 1e-3 (fp32 inputs) or 2e-2 (bf16/fp16). What autotuning requires before it times a backend.
+bool attentionOutputAgrees(const at::Tensor& candidate, const at::Tensor& reference);
+
 class AutotuneCache;
 
 // The self-attention op of a compiled DiT. Fixed: the default backend for the inputs. Autotune: on the first call
 // for a (GPU, shape, dtype) the candidates (cudnn, flash, efficient) are timed with CUDA events (1 warm-up, 3 runs,
-// median) and the winner is stored in `cache` and saved, so the next process starts warm. A backend that throws
-// for a shape (unsupported) is dropped for that shape and auto takes its place. Thread-safe.
+// median) and the winner is stored in `cache` and saved, so the next process starts warm. Only backends that
+// support the dtype and whose output agrees with the math backend's are timed; a cached winner that does not
+// support the dtype is measured again. A backend that throws for a shape (unsupported) is dropped for that shape
+// and auto takes its place. Thread-safe.
 class AttentionSelector {
 public:
     AttentionSelector(bool autotune, AutotuneCache* cache);

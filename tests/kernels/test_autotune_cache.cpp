@@ -2,7 +2,10 @@
 // temp file left, a reader sees whole files only), merging with entries another process saved, recovery from a
 // corrupted file, $XDG_CACHE_HOME, and a clear error when the directory cannot be written.
 #include "core/util/error.h"
+#include "kernels/attention.h"
 #include "kernels/autotune_cache.h"
+
+#include <ATen/ATen.h>
 
 #include <QtTest/QtTest>
 
@@ -102,6 +105,27 @@ private slots:
         } catch (const Error& e) {
             QVERIFY2(QString(e.what()).contains("not_a_dir/autotune.json"), e.what());
         }
+    }
+
+    // What autotuning may pick: cuDNN's SDPA returned NaN for fp32 inputs on an H200 (dit_a, max-autotune, fp32)
+    // and had been cached as the winner; a backend must support the dtype and agree with the math backend.
+    void autotuneCandidatesMustSupportTheDtypeAndAgree() {
+        using kernels::AttentionBackend;
+        QVERIFY(!kernels::attentionBackendSupports(AttentionBackend::CuDNN, at::kFloat));
+        QVERIFY(!kernels::attentionBackendSupports(AttentionBackend::Flash, at::kFloat));
+        QVERIFY(kernels::attentionBackendSupports(AttentionBackend::EfficientAttention, at::kFloat));
+        QVERIFY(kernels::attentionBackendSupports(AttentionBackend::CuDNN, at::kBFloat16));
+
+        at::manual_seed(0);
+        const at::Tensor q = at::randn({1, 24, 2, 16}), k = at::randn({1, 24, 2, 16}), v = at::randn({1, 24, 2, 16});
+        const at::Tensor reference = kernels::attention(q, k, v, AttentionBackend::Math);
+        QVERIFY(kernels::attentionOutputAgrees(kernels::attention(q, k, v, AttentionBackend::Auto), reference));
+        QVERIFY(kernels::attentionOutputAgrees(reference.to(at::kBFloat16), reference)); // bf16 rounding: within 2e-2
+        QVERIFY(!kernels::attentionOutputAgrees(reference * 1.1, reference));
+        at::Tensor withNan = reference.clone();
+        withNan[0][3][1][2].fill_(std::numeric_limits<float>::quiet_NaN());
+        QVERIFY(!kernels::attentionOutputAgrees(withNan, reference));
+        QVERIFY(!kernels::attentionOutputAgrees(reference.slice(1, 0, 12), reference));
     }
 };
 
