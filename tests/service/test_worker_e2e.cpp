@@ -229,6 +229,34 @@ private slots:
         QVERIFY2(!nextEvents.empty() && nextEvents.back().type() == "finished", describe(nextEvents).c_str());
     }
 
+    // A rank that stops answering (SIGSTOP: hung, or stopped by a debugger) mid-denoise: the launcher's heartbeat
+    // watch fails the job naming the rank within its timeout, the stopped process is removed, the next job runs.
+    void stoppedRankFailsTheJobAsHungAndTheNextJobRuns() {
+        protocol::WorkerClient client;
+        client.connect(worker_->endpoint(), "e2e");
+        client.request({{"type", "subscribe"}, {"previews", false}, {"frames", false}});
+        const int64_t doomed = submit(client, jobSettings(1000, out_, 9, 256), model_);
+        pid_t stopped = 0;
+        const auto events = collectUntilEnd(client, doomed, 300, [&](const Message& e) {
+            if (e.type() == "step" && e.header["step"].get<int64_t>() == 2 && stopped == 0) {
+                const auto group = client.request({{"type", "get_status"}}).header["group"];
+                QVERIFY(!group["pids"].empty());
+                stopped = group["pids"][0].get<pid_t>();
+                ::kill(stopped, SIGSTOP);
+            }
+        });
+        QVERIFY(stopped > 0);
+        QVERIFY2(!events.empty() && events.back().type() == "failed", describe(events).c_str());
+        const std::string reason = events.back().header["reason"].get<std::string>();
+        qInfo("failure reason: %s", reason.c_str());
+        QVERIFY2(reason.find("rank 0") != std::string::npos && reason.find("hung or stopped") != std::string::npos,
+                 reason.c_str());
+        QTRY_VERIFY_WITH_TIMEOUT(::kill(stopped, 0) != 0, 10000); // the stopped rank is gone, not left behind
+        const int64_t next = submit(client, jobSettings(2, out_, 10), model_);
+        const auto nextEvents = collectUntilEnd(client, next, 300);
+        QVERIFY2(!nextEvents.empty() && nextEvents.back().type() == "finished", describe(nextEvents).c_str());
+    }
+
     void twoRankGroupGivesTheSameVideo() {
         protocol::WorkerClient client;
         client.connect(worker_->endpoint(), "e2e");
