@@ -30,7 +30,7 @@ QString CompilePanel::explainMode(CompileMode mode) {
         return tr("Default + CUDA graphs per block (or the whole model with fullgraph): removes launch overhead; "
                   "the first step of a new shape captures the graphs.");
     case CompileMode::MaxAutotune:
-        return tr("Reduce-overhead + benchmarks candidate kernels (attention backend, GEMM algorithms) per shape on "
+        return tr("Reduce-overhead + measures the attention backends (cuDNN, flash, memory-efficient) per shape on "
                   "first use and caches the winners on disk, so later runs start warm.");
     case CompileMode::MaxAutotuneNoCudagraphs:
         return tr("Autotuned kernels without CUDA graphs: for shapes that change every job or memory-tight runs.");
@@ -45,9 +45,9 @@ CompilePanel::CompilePanel(QWidget* parent) : QWidget(parent) {
     auto* modelsLayout = new QVBoxLayout(models);
     ditCheck_ = new QCheckBox(tr("DiT (the denoiser, ~95 % of the time)"));
     ditCheck_->setObjectName("compileDit");
-    vaeCheck_ = new QCheckBox(tr("VAE decoder"));
+    vaeCheck_ = new QCheckBox(tr("VAE decoder (its convolutions autotuned per shape on the GPU; ~4 s once)"));
     vaeCheck_->setObjectName("compileVae");
-    textEncoderCheck_ = new QCheckBox(tr("Text encoder (UMT5)"));
+    textEncoderCheck_ = new QCheckBox(tr("Text encoder (UMT5; no compiled path yet: runs eagerly)"));
     textEncoderCheck_->setObjectName("compileTextEncoder");
     modelsLayout->addWidget(ditCheck_);
     modelsLayout->addWidget(vaeCheck_);
