@@ -366,7 +366,7 @@ private Q_SLOTS:
         child<QCheckBox>(&panel, "compileTextEncoder")->setChecked(true);
         QCOMPARE(edited.count(), 1);
         QVERIFY(panel.compileSettings().models == (std::vector<std::string>{"dit", "vae", "text_encoder"}));
-        QVERIFY(child<QLabel>(&panel, "compileModeExplanation")->text().contains("benchmarks"));
+        QVERIFY(child<QLabel>(&panel, "compileModeExplanation")->text().contains("measures the attention backends"));
         panel.setCompileSettings(CompileSettings{});
         QVERIFY(!child<QCheckBox>(&panel, "compileDynamic")->isEnabled()); // eager: the knobs do nothing
     }
