@@ -14,7 +14,6 @@ namespace {
 // The names live with the enum (core's toString(CompileMode)); this is only the list of its values.
 constexpr CompileMode kModes[] = {CompileMode::None, CompileMode::Default, CompileMode::ReduceOverhead,
                                   CompileMode::MaxAutotune, CompileMode::MaxAutotuneNoCudagraphs};
-constexpr const char* kModels[] = {"dit", "vae", "text_encoder"};
 } // namespace
 
 std::string compileModeName(CompileMode mode) { return toString(mode); }
@@ -56,7 +55,8 @@ std::vector<std::string> parseCompileModels(const std::string& commaSeparated) {
 
 void validateCompileSettings(const CompileSettings& settings) {
     for (const auto& model : settings.models) {
-        if (std::find(std::begin(kModels), std::end(kModels), model) == std::end(kModels)) {
+        const auto& known = compileModelNames();
+        if (std::find(known.begin(), known.end(), model) == known.end()) {
             throw ConfigError(fmt::format("compile.models: unknown model '{}' (expected dit, vae or text_encoder)",
                                           model));
         }

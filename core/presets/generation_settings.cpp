@@ -546,6 +546,8 @@ std::string toString(SeedMode mode) {
     return enumName(kSeedModes, mode);
 }
 
+const std::vector<std::string>& compileModelNames() { return kCompileModels; }
+
 std::string toString(CompileMode mode) {
     return enumName(kCompileModes, mode);
 }

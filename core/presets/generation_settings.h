@@ -102,6 +102,8 @@ struct GenerationSettings {
 
 std::string toString(SeedMode mode);
 std::string toString(CompileMode mode);
+// The models compile.models may name: dit, vae, text_encoder.
+const std::vector<std::string>& compileModelNames();
 std::string toString(ExportFormat format);
 
 } // namespace ditstudio
