@@ -17,6 +17,8 @@
 #   --kinds L     any of "ulysses ring hybrid cfg" (default all)
 #   --iters N     timed steps per run (default 2)      --warmup N   untimed steps first (default 1)
 #   --layers L    fewer DiT layers (default: the model's)
+#   --compile M   the DiT's compile mode on every rank (default none; "default" = the fused kernels); a compiled
+#                 case is its own case ("1.3B:81x480x832 compile=default"), with its own world-1 baseline
 #   --timeout S   per run, seconds (default 900)       --budget S   start no run after S seconds (default: none)
 #   --out DIR     results directory (default: $OUT, else out/usp_bench)
 #   --build DIR   the build tree (default build/headless)
@@ -31,6 +33,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 2
 
 gpus="" worlds="1 2 4" kinds="ulysses ring hybrid cfg" iters=2 warmup=1 layers=0 timeout_s=900 budget=0
+compile=none
 out_dir="${OUT:-out/usp_bench}" build="$root/build/headless" fresh=0 table_only=0 device=cuda
 cases=()
 while [ $# -gt 0 ]; do
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
         --iters) iters=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --layers) layers=$2; shift 2 ;;
+        --compile) compile=$2; shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
         --budget) budget=$2; shift 2 ;;
         --out) out_dir=$2; shift 2 ;;
@@ -65,6 +69,11 @@ print_table() {
     python3 - "$results" "$table" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def label(r):  # the model, and the compile mode when the case has one
+    case = str(r.get("case", ""))
+    return f'{r.get("model")}' + (f' ({case.split(" ", 1)[1]})' if " compile=" in case else "")
+
+
 def key(r):  # runs comparable with each other: same case, layers, iterations
     return (r.get("case"), r.get("layers"), r.get("iters"), r.get("warmup"))
 t1 = {key(r): r["step_s"] for r in rows if r.get("ok") and r.get("world") == 1}
@@ -79,7 +88,7 @@ for r in sorted(rows, key=lambda r: (str(r.get("case")), r.get("world", 0), orde
     n = r.get("world", 0)
     if not r.get("ok"):
         err = str(r.get("error", "")).replace("|", "/")[:200]
-        lines.append(f'| {r.get("model")} | {shape} | {r.get("tokens", "")} | {r.get("layers") or "all"} | {split} '
+        lines.append(f'| {label(r)} | {shape} | {r.get("tokens", "")} | {r.get("layers") or "all"} | {split} '
                      f'| {n} | — | — | — | — | — | — | FAILED (rc {r.get("rc")}): {err} |')
         continue
     base = t1.get(key(r))
@@ -87,11 +96,11 @@ for r in sorted(rows, key=lambda r: (str(r.get("case")), r.get("world", 0), orde
     speedup = f"{base / tn:.2f}×" if base else "—"
     eff = f"{base / (n * tn) * 100:.0f}%" if base else "— (no world-1 run)"
     peak = r.get("peak_mem_GiB_max")
-    lines.append(f'| {r["model"]} | {shape} | {r["tokens"]} | {r["layers"]} | {split} | {n} | {tn:.3f} | {speedup} '
+    lines.append(f'| {label(r)} | {shape} | {r["tokens"]} | {r["layers"]} | {split} | {n} | {tn:.3f} | {speedup} '
                  f'| {eff} | {r["comm_s"]:.3f} | {100 * r["comm_fraction"]:.1f}% '
                  f'| {peak:.1f} | ok{"" if r.get("output_finite", True) else " (non-finite output!)"} |'
                  if peak is not None else
-                 f'| {r["model"]} | {shape} | {r["tokens"]} | {r["layers"]} | {split} | {n} | {tn:.3f} | {speedup} '
+                 f'| {label(r)} | {shape} | {r["tokens"]} | {r["layers"]} | {split} | {n} | {tn:.3f} | {speedup} '
                  f'| {eff} | {r["comm_s"]:.3f} | {100 * r["comm_fraction"]:.1f}% | — | ok |')
 device = next((r.get("device") for r in rows if r.get("ok")), "?")
 method = next((r.get("comm_method") for r in rows if r.get("ok")), "?")
@@ -182,6 +191,7 @@ for case_spec in "${cases[@]}"; do
     [ "$case_spec" != "$model" ] && shape=${case_spec#*:}
     IFS=x read -r frames height width <<< "$shape"
     case_name="$model:${frames}x${height}x${width}"
+    [ "$compile" = none ] || case_name="$case_name compile=$compile"
     heads=$(heads_of "$model")
     if [ "$heads" = 0 ] || [ -z "${width:-}" ]; then
         say "skip case '$case_spec': expected MODEL[:FRAMESxHEIGHTxWIDTH] with MODEL 1.3B or 14B"
@@ -217,6 +227,7 @@ for case_spec in "${cases[@]}"; do
             timeout --kill-after=30 $((timeout_s + 60)) "$cli" --log-level info bench-usp --model-config "$model" \
                 --frames "$frames" --height "$height" --width "$width" --ulysses "$u" --ring "$r" "${cfg_flag[@]}" \
                 --device "$device" --dtype bfloat16 --iters "$iters" --warmup "$warmup" --layers "$layers" \
+                --compile "$compile" \
                 --timeout "$timeout_s" --json "$json" < /dev/null > "$run_out" 2>&1
             rc=$?
             cat "$run_out" >> "$log"
