@@ -1,4 +1,5 @@
 // ditstudio-cli: the engine from a terminal. `verify` proves parity against golden vectors.
+#include "core/export/sidecar.h"
 #include "core/tokenizer/umt5_tokenizer.h"
 #include "core/export/video_info.h"
 #include "core/io/model_folder.h"
@@ -203,6 +204,18 @@ struct ProfileFlags {
     }
 };
 
+// Prints a bench result (without its profile), writes the profile when one was asked for, then the whole result as
+// JSON to `jsonPath` when given (atomically).
+static void reportBench(nlohmann::json result, const ProfileFlags& profile, const std::string& jsonPath) {
+    nlohmann::json timing = result;
+    timing.erase("profile");
+    std::cout << timing.dump(1) << std::endl;
+    profile.write(result);
+    if (!jsonPath.empty()) {
+        writeJsonAtomically(jsonPath, result);
+    }
+}
+
 static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
                     const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels,
                     const ProfileFlags& profile) {
@@ -214,9 +227,9 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
         options.profileIterations = profile.benchIterations();
         options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
         options.compile = compileFlags.settings();
-        nlohmann::json result;
-        int failed = 0;
         if (checkKernels) {
+            nlohmann::json result;
+            int failed = 0;
             for (const auto& r : kernels::runKernelChecks(options.device)) {
                 std::cout << kernels::formatKernelCheck(r) << "\n";
                 failed += !r.passed;
@@ -226,17 +239,13 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
                                                     {"note", r.note}});
             }
             std::cout << "kernel checks: " << failed << " failed" << std::endl;
-        } else {
-            result = kernels::runDiTBench(options);
-            nlohmann::json timing = result;
-            timing.erase("profile");
-            std::cout << timing.dump(1) << std::endl;
-            profile.write(result);
+            if (!jsonPath.empty()) {
+                writeJsonAtomically(jsonPath, result);
+            }
+            return failed == 0 ? 0 : 1;
         }
-        if (!jsonPath.empty()) {
-            std::ofstream(jsonPath) << result.dump(1) << "\n";
-        }
-        return failed == 0 ? 0 : 1;
+        reportBench(kernels::runDiTBench(options), profile, jsonPath);
+        return 0;
     } catch (const Error& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 2;
@@ -261,23 +270,12 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
     if (!pickBenchDevice(device, options.device)) {
         return 2;
     }
-    try { // --compile MODE --compile-models vae: the decode as generation runs it with those settings
-        options.autotuneConvolutions = tunesVaeConvolutions(compile.settings(), options.device);
-    } catch (const Error& e) {
-        std::cerr << "error: " << e.what() << "\n";
-        return 2;
-    }
     try {
+        // --compile MODE --compile-models vae: the decode as generation runs it with those settings.
+        options.autotuneConvolutions = tunesVaeConvolutions(compile.settings(), options.device);
         profile.check();
         options.profileIterations = profile.benchIterations();
-        nlohmann::json result = kernels::runVaeDecodeBench(options);
-        nlohmann::json timing = result;
-        timing.erase("profile");
-        std::cout << timing.dump(1) << std::endl;
-        profile.write(result);
-        if (!jsonPath.empty()) {
-            std::ofstream(jsonPath) << result.dump(1) << "\n";
-        }
+        reportBench(kernels::runVaeDecodeBench(options), profile, jsonPath);
         return 0;
     } catch (const Error& e) {
         std::cerr << "error: " << e.what() << "\n";
