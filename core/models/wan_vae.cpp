@@ -51,6 +51,11 @@ void WanVAEConfig::validate() const {
     }
 }
 
+WanVAEConfig WanVAEConfig::fromManifestOrWeights(const nlohmann::json& manifestConfig,
+                                                 const io::WeightSource& weights) {
+    return manifestConfig.is_object() ? fromJson(manifestConfig) : fromWeights(weights);
+}
+
 WanVAEConfig WanVAEConfig::fromJson(const nlohmann::json& json) {
     if (!json.is_object()) {
         throw ConfigError("VAE config must be a JSON object");

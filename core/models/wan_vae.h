@@ -40,6 +40,8 @@ struct WanVAEConfig {
     // The reference's names: dim, z_dim, dim_mult, num_res_blocks, temperal_downsample, latent_mean, latent_std;
     // missing keys keep the defaults, wrong types are a ConfigError naming the key.
     static WanVAEConfig fromJson(const nlohmann::json& json);
+    // A model folder's VAE: the manifest's config when it has one (an object), else inferred from the weights.
+    static WanVAEConfig fromManifestOrWeights(const nlohmann::json& manifestConfig, const io::WeightSource& weights);
     void validate() const; // throws ConfigError naming the bad field
 };
 

@@ -66,8 +66,7 @@ Generator::Generator(fs::path modelDir, at::Device device, at::ScalarType dtype)
                  c10::toString(dtype));
     m.dit = std::make_unique<WanDiT>(m.folder.dit.weights(), m.folder.ditConfig, dtype, device);
     const auto& vaeWeights = m.folder.vae.weights();
-    const auto vaeConfig = m.folder.vae.config().is_object() ? WanVAEConfig::fromJson(m.folder.vae.config())
-                                                             : WanVAEConfig::fromWeights(vaeWeights);
+    const auto vaeConfig = WanVAEConfig::fromManifestOrWeights(m.folder.vae.config(), vaeWeights);
     m.vae = std::make_unique<WanVAE>(vaeWeights, vaeConfig, dtype, device);
     const auto& t5Weights = m.folder.textEncoder.weights();
     const auto t5Config = m.folder.textEncoder.config().is_object() ? UMT5Config::fromJson(m.folder.textEncoder.config())

@@ -189,8 +189,7 @@ at::Tensor renderCase(const ContentCase& c, int64_t seed, const WorldSettings& w
     if (o.motion == "down") { o.y0 -= o.speed / 2; }
     WorldSettings one = world;
     one.maxObjects = 1;
-    const at::Tensor video = SyntheticWorld(one).render({o}, c.background, at::kCPU); // [3, T, H, W] in [-1, 1]
-    return ((video + 1) * 127.5).round().clamp(0, 255).to(at::kByte).permute({1, 2, 3, 0}).contiguous();
+    return videoToUint8Frames(SyntheticWorld(one).render({o}, c.background, at::kCPU)); // [3, T, H, W] → frames
 }
 
 double ContentScore::accuracy(const std::string& property) const {
@@ -241,16 +240,12 @@ ContentScore scoreVaeRoundTrip(const std::filesystem::path& modelDir, at::Device
     const WorldSettings world{settings.numFrames, settings.height, settings.width, 1};
     const auto folder = io::ModelFolder::open(modelDir);
     const auto& weights = folder.vae.weights();
-    const WanVAE vae(weights,
-                     folder.vae.config().is_object() ? WanVAEConfig::fromJson(folder.vae.config())
-                                                     : WanVAEConfig::fromWeights(weights),
-                     at::kFloat, device);
+    const WanVAE vae(weights, WanVAEConfig::fromManifestOrWeights(folder.vae.config(), weights), at::kFloat, device);
     return scoreCases([&](const ContentCase& c, int64_t seed) {
         c10::InferenceMode inference;
         const at::Tensor frames = renderCase(c, seed, world);                     // [T, H, W, 3] uint8
         at::Tensor video = frames.permute({3, 0, 1, 2}).unsqueeze(0).to(device, at::kFloat).div(127.5).sub(1);
-        at::Tensor decoded = vae.decode(vae.encode(video))[0];                    // [3, T, H, W] in [-1, 1]
-        return ((decoded.cpu() + 1) * 127.5).round().clamp(0, 255).to(at::kByte).permute({1, 2, 3, 0}).contiguous();
+        return videoToUint8Frames(vae.decode(vae.encode(video))); // as generation turns a decode into frames
     }, seeds);
 }
 

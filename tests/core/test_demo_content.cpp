@@ -38,6 +38,22 @@ private slots:
         }
     }
 
+    // The shipped model's VAE alone (rendered clips encoded and decoded) keeps every property the probe measures:
+    // what generation loses is the DiT's (issue #9: the shape).
+    void demoVaeRoundTripKeepsEveryProperty() {
+        const ContentScore s = scoreVaeRoundTrip(defaultModelDir(), at::kCPU, {1});
+        for (const auto& line : s.details) {
+            qInfo("%s", line.c_str());
+        }
+        for (const char* property : {"colour", "shape", "direction"}) {
+            QVERIFY2(s.accuracy(property) == 1.0,
+                     qPrintable(QString("%1: %2/%3 through the VAE")
+                                    .arg(property)
+                                    .arg(s.correct.at(property))
+                                    .arg(s.total.at(property))));
+        }
+    }
+
     void probeRefusesWhatItCannotMeasure() {
         QVERIFY_THROWS_EXCEPTION(ConfigError, probeObject(at::zeros({4, 8, 8, 3}, at::kFloat)));
         const ObjectProbe empty = probeObject(at::full({5, 32, 32, 3}, 90, at::kByte));
