@@ -33,9 +33,9 @@ class AutotuneCache;
 // The self-attention op of a compiled DiT. Fixed: the default backend for the inputs. Autotune: on the first call
 // for a (GPU, shape, dtype) the candidates (cudnn, flash, efficient) are timed with CUDA events (1 warm-up, 3 runs,
 // median) and the winner is stored in `cache` and saved, so the next process starts warm. Only backends that
-// support the dtype and whose output agrees with the math backend's (on the first 256 query rows) are timed; a cached winner that does not
-// support the dtype is measured again. A backend that throws for a shape (unsupported) is dropped for that shape
-// and auto takes its place. Thread-safe.
+// support the dtype and whose output agrees with the math backend's (on the first 256 query rows) are timed; a
+// cached winner that does not support the dtype is measured again. A backend that throws for a shape (unsupported)
+// is dropped for that shape and auto takes its place. Thread-safe.
 class AttentionSelector {
 public:
     AttentionSelector(bool autotune, AutotuneCache* cache);
