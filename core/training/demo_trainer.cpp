@@ -406,6 +406,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
         lengths = f.tensor("lengths").clone();
     }
     latents = latents.to(s.device);
+    // Per-position loss weights of every clip, once: object latents and their outline weigh ditObjectWeight.
+    const at::Tensor lossWeights = 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(latents); // [N, 1, F, h, w]
     contexts = contexts.to(s.device);
     at::Tensor emptyContext;
     {
@@ -469,7 +471,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             at::Tensor sig = sigma.view({-1, 1, 1, 1, 1});
             at::Tensor xt = (1 - sig) * x0 + sig * eps;
             at::Tensor v = dit->forward(xt, sigma * 1000.0, ctx);
-            at::Tensor w = 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(x0);
+            at::Tensor w = lossWeights.index_select(0, idx);            // [B, 1, F, h, w]
             at::Tensor loss = ((v - (eps - x0)).pow(2) * w).sum() / (w.sum() * x0.size(1));
             opt.zero_grad();
             loss.backward();
