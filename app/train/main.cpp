@@ -68,13 +68,7 @@ int main(int argc, char** argv) {
             at::globalContext().setAllowTF32CuDNN(true);
         }
         if (continueDiT) {
-            if (!std::filesystem::exists(s.outDir / "dit.safetensors")) {
-                std::cerr << "error: --continue-dit, but " << (s.outDir / "dit.safetensors").string()
-                          << " does not exist\n";
-                return 2;
-            }
-            std::filesystem::rename(s.outDir / "dit.safetensors", s.outDir / "dit.start.safetensors");
-            std::filesystem::remove(s.outDir / "ditstudio-model.json");
+            training::prepareDiTContinuation(s.outDir);
         }
         training::trainDemoModel(s);
         if (evaluateSeeds > 0) {

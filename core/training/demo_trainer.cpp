@@ -219,6 +219,15 @@ void progress(const char* stage, int64_t step, int64_t total, double budgetSecon
 
 } // namespace
 
+void prepareDiTContinuation(const fs::path& outDir) {
+    const fs::path dit = outDir / "dit.safetensors";
+    if (!fs::exists(dit)) {
+        throw ConfigError(fmt::format("--continue-dit: {} does not exist (train the DiT first)", dit.string()));
+    }
+    fs::rename(dit, outDir / "dit.start.safetensors");
+    fs::remove(outDir / "ditstudio-model.json");
+}
+
 void trainDemoModel(const DemoTrainSettings& s) {
     if (s.vaeCropSize % 8 != 0 || s.vaeCropSize < 16 || s.vaeCropSize > std::min(s.height, s.width)) {
         throw ConfigError(fmt::format("VAE crop size must be a multiple of 8 in [16, {}], got {}",

@@ -53,4 +53,9 @@ struct DemoTrainSettings {
 // Runs every stage that is not already complete in outDir. Progress through spdlog.
 void trainDemoModel(const DemoTrainSettings& settings);
 
+// Makes the finished DiT in outDir the start of a further DiT stage (ditstudio-train --continue-dit): it becomes
+// dit.start.safetensors and the manifest goes, so that trainDemoModel trains it on (a fresh schedule; the step count
+// in the new file's metadata adds up). ConfigError naming the file when outDir has no finished DiT.
+void prepareDiTContinuation(const std::filesystem::path& outDir);
+
 } // namespace ditstudio::training

@@ -16,6 +16,8 @@ add_dependencies(test_core_fault_injection fault_child)
 # Inputs that crashed a reader under libFuzzer (tests/fuzz/regressions), refused cleanly now.
 ditstudio_test(core core/test_fuzz_regressions.cpp)
 target_compile_definitions(test_core_fuzz_regressions PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# ditstudio-train's stages at a tiny size (~5 s): the model folder it leaves loads and generates; --continue-dit.
+ditstudio_test(core core/test_demo_trainer.cpp)
 # The demo model's content: colour, shape and direction measured from generated pixels (33 CPU generations, ~2 min).
 ditstudio_test(core core/test_demo_content.cpp)
 # ~22 generations of 17 frames on the CPU: more than Qt Test's default 5 minutes per function on a busy 2-core box.

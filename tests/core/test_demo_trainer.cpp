@@ -1,0 +1,140 @@
+// ditstudio-train's library (core/training/demo_trainer.h) end to end at a tiny size on the CPU: every stage writes
+// its file, the folder it leaves is a model DiT Studio loads and generates with, the loss curves hold finite values
+// for every step, --continue-dit trains the finished DiT on with the step count adding up, and bad settings are
+// refused naming the setting.
+#include "core/io/model_folder.h"
+#include "core/io/safetensors.h"
+#include "core/presets/preset_store.h"
+#include "core/runtime/generation.h"
+#include "core/training/demo_trainer.h"
+#include "core/util/error.h"
+
+#include <ATen/ATen.h>
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+using namespace ditstudio;
+using namespace ditstudio::training;
+namespace fs = std::filesystem;
+
+namespace {
+
+DemoTrainSettings tinySettings(const fs::path& out) {
+    DemoTrainSettings s;
+    s.outDir = out;
+    s.frames = 5;
+    s.height = s.width = 32;
+    s.vaeSteps = 2;
+    s.vaeBatch = 2;
+    s.vaeCropSize = 16;
+    s.vaeCropFrames = 5;
+    s.datasetClips = 16;
+    s.ditSteps = 3;
+    s.ditBatch = 4;
+    s.dit.numLayers = 1;
+    s.dit.dim = 64;
+    s.dit.ffnDim = 256;
+    s.dit.numHeads = 2;
+    return s;
+}
+
+// The loss column of a curve file (step,loss,seconds), header skipped.
+std::vector<double> losses(const fs::path& csv) {
+    std::ifstream in(csv);
+    std::vector<double> out;
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        std::stringstream row(line);
+        std::string step, loss;
+        std::getline(row, step, ',');
+        std::getline(row, loss, ',');
+        out.push_back(std::stod(loss));
+    }
+    return out;
+}
+
+} // namespace
+
+class DemoTrainerTest : public QObject {
+    Q_OBJECT
+private slots:
+    void tinyTrainingMakesAModelThatGeneratesAndContinues() {
+        QTemporaryDir dir;
+        const fs::path out = fs::path(dir.path().toStdString()) / "model";
+        const DemoTrainSettings s = tinySettings(out);
+        trainDemoModel(s);
+        for (const char* file : {"tokenizer/spiece.model", "text_encoder.safetensors", "vae.safetensors",
+                                 "dit.safetensors", "ditstudio-model.json"}) {
+            QVERIFY2(fs::exists(out / file), file);
+        }
+        QVERIFY(!fs::exists(out / "dataset.safetensors")); // working files are removed at the end
+        const auto vaeLosses = losses(out / "curves" / "vae_loss.csv");
+        const auto ditLosses = losses(out / "curves" / "dit_loss.csv");
+        QVERIFY(!vaeLosses.empty() && !ditLosses.empty());
+        for (double l : ditLosses) {
+            QVERIFY2(std::isfinite(l) && l > 0, qPrintable(QString("DiT loss %1").arg(l)));
+        }
+        QCOMPARE(io::SafetensorsFile::open(out / "dit.safetensors").metadata().at("steps"), std::string("3"));
+
+        // The folder is a model: it opens with the DiT config asked for and generates a clip of the trained size.
+        const auto folder = io::ModelFolder::open(out);
+        QCOMPARE(folder.ditConfig.dim, int64_t(64));
+        QCOMPARE(folder.ditConfig.numLayers, int64_t(1));
+        GenerationSettings g = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
+        g.prompt = "a red circle moving left";
+        g.steps = 2;
+        g.numFrames = 5;
+        g.height = g.width = 32;
+        Generator generator(out, at::kCPU, at::kFloat);
+        const at::Tensor frames = generator.generate(g).frames;
+        QCOMPARE(frames.sizes().vec(), (std::vector<int64_t>{5, 32, 32, 3}));
+
+        // A finished model is not trained again; --continue-dit trains its DiT on and the steps add up.
+        trainDemoModel(s);
+        QCOMPARE(io::SafetensorsFile::open(out / "dit.safetensors").metadata().at("steps"), std::string("3"));
+        prepareDiTContinuation(out);
+        QVERIFY(fs::exists(out / "dit.start.safetensors") && !fs::exists(out / "ditstudio-model.json"));
+        DemoTrainSettings more = s;
+        more.ditSteps = 2;
+        trainDemoModel(more);
+        QCOMPARE(io::SafetensorsFile::open(out / "dit.safetensors").metadata().at("steps"), std::string("5"));
+        QVERIFY(!fs::exists(out / "dit.start.safetensors"));
+        // The curve goes on in the same file: rows at the new run's first and last step.
+        QCOMPARE(losses(out / "curves" / "dit_loss.csv").size(), ditLosses.size() + 2);
+    }
+
+    void badSettingsAreRefusedNamingThem() {
+        QTemporaryDir dir;
+        const fs::path out = fs::path(dir.path().toStdString()) / "model";
+        DemoTrainSettings s = tinySettings(out);
+        s.vaeCropSize = 12;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, trainDemoModel(s));
+        try {
+            trainDemoModel(s);
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("VAE crop size must be a multiple of 8"), e.what());
+        }
+        s = tinySettings(out);
+        s.vaeCropFrames = 4;
+        try {
+            trainDemoModel(s);
+            QFAIL("crop frames 4 were accepted");
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("VAE crop frames must be 4k+1"), e.what());
+        }
+        try {
+            prepareDiTContinuation(out);
+            QFAIL("--continue-dit without a DiT was accepted");
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("dit.safetensors does not exist"), e.what());
+        }
+        QVERIFY(!fs::exists(out / "ditstudio-model.json"));
+    }
+};
+
+QTEST_GUILESS_MAIN(DemoTrainerTest)
+#include "test_demo_trainer.moc"
