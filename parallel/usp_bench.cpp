@@ -87,7 +87,8 @@ void synchronize(at::Device device) {
 
 // ---------------------------------------------------------------------------------------------- settings
 
-nlohmann::json UspBenchSettings::compileJson() const {
+// The compile group as in a preset (the same keys, through GenerationSettings' own JSON).
+static nlohmann::json compileJson(const CompileSettings& compile) {
     GenerationSettings holder;
     holder.compile = compile;
     return holder.toJson().at("compile");
@@ -96,7 +97,7 @@ nlohmann::json UspBenchSettings::compileJson() const {
 nlohmann::json UspBenchSettings::toJson() const {
     return {{"model", modelConfig}, {"frames", frames},       {"height", height},   {"width", width},
             {"text_len", textLength}, {"layers", layers},     {"iters", iterations}, {"warmup", warmup},
-            {"dtype", dtype},        {"cfg_scale", cfgScale},   {"compile", compileJson()}};
+            {"dtype", dtype},        {"cfg_scale", cfgScale},   {"compile", compileJson(compile)}};
 }
 
 UspBenchSettings UspBenchSettings::fromJson(const nlohmann::json& json) {

@@ -45,7 +45,6 @@ struct UspBenchSettings {
     CompileSettings compile;          // the DiT's compile settings (mode none: eager), applied on every rank
 
     nlohmann::json toJson() const;
-    nlohmann::json compileJson() const; // the compile group as in a preset
     static UspBenchSettings fromJson(const nlohmann::json& json);
     // The model config (layers applied). Throws ConfigError naming the setting: unknown config, a size that is not a
     // multiple of 16, frames not 4k+1, iterations < 1, warmup < 0.
