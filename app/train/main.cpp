@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
     app.add_option("--dit-sigma-shift", s.ditSigmaShift,
                    "Shift of the training noise levels (1 = uniform σ; larger favours high noise)")
         ->check(CLI::Range(0.1, 20.0));
+    app.add_option("--text-encoder-lr", s.textEncoderLr,
+                   "Train the text encoder with the DiT at this learning rate (0: keep it frozen)")
+        ->check(CLI::Range(0.0, 1.0));
     app.add_option("--dit-layers", s.dit.numLayers);
     app.add_option("--dit-dim", s.dit.dim);
     app.add_option("--dit-heads", s.dit.numHeads);

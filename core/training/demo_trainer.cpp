@@ -21,6 +21,7 @@
 #include <cmath>
 #include <fstream>
 #include <numbers>
+#include <optional>
 #include <random>
 
 namespace ditstudio::training {
@@ -271,7 +272,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
     const auto tokenizer = UMT5Tokenizer::fromFile(spm);
     const UMT5Config t5cfg = textEncoderConfig(tokenizer.vocabSize());
 
-    // 2. Text encoder: frozen random UMT5 (the DiT's text embedding and cross-attention learn to read it).
+    // 2. Text encoder: a randomly initialised UMT5; frozen (the DiT's text embedding and cross-attention learn to
+    //    read it) or trained with the DiT (DemoTrainSettings::textEncoderLr).
     const fs::path t5File = s.outDir / "text_encoder.safetensors";
     if (!fs::exists(t5File)) {
         std::map<std::string, at::Tensor> created;
@@ -285,8 +287,6 @@ void trainDemoModel(const DemoTrainSettings& s) {
         io::saveSafetensors(t5File, asList(created));
         spdlog::info("[text encoder] {} tensors written to {}", created.size(), t5File.string());
     }
-    const auto t5Weights = io::WeightSource::open(t5File);
-    const UMT5Encoder textEncoder(t5Weights, t5cfg, at::kFloat, s.device);
 
     // 3. VAE.
     const fs::path vaeFile = s.outDir / "vae.safetensors";
@@ -377,58 +377,60 @@ void trainDemoModel(const DemoTrainSettings& s) {
     const WanVAEConfig vaeCfg = WanVAEConfig::fromJson(nlohmann::json::parse(vaeMeta.at("config")));
     const WanVAE vae(vaeSource, vaeCfg, at::kFloat, s.device);
 
-    // 5. Dataset: normalised latents and text embeddings (valid rows only; padded to textLength when batched).
+    // 5. Dataset: normalised latents and caption token ids (valid ids, then pad 0; the mask is id position < length).
     const fs::path dataFile = s.outDir / "dataset.safetensors";
-    at::Tensor latents, contexts, lengths;
+    at::Tensor latents, tokenIds, lengths;
+    if (fs::exists(dataFile) && !io::SafetensorsFile::open(dataFile).contains("ids")) {
+        spdlog::info("[dataset] {} holds text embeddings of an earlier trainer, not token ids: building it again",
+                     dataFile.string());
+        fs::remove(dataFile);
+    }
     if (!fs::exists(dataFile)) {
         at::NoGradGuard noGrad;
-        std::vector<at::Tensor> lat, ctx;
+        std::vector<at::Tensor> lat, ids;
         std::vector<int64_t> lens;
         const int64_t chunk = 16;
         int64_t maxLen = 1;
-        std::vector<at::Tensor> rawCtx;
         for (int64_t i = 0; i < s.datasetClips; i += chunk) {
             std::vector<std::string> captions;
             at::Tensor x = videoBatch(world, s.seed + 100, i, std::min(chunk, s.datasetClips - i), s.device, &captions);
             lat.push_back(vae.encode(x).cpu());
             for (const auto& c : captions) {
                 const auto enc = tokenizer.encode(c, s.textLength);
-                at::Tensor e = textEncoder.encode(enc.ids.to(s.device), enc.mask.to(s.device)); // [1, L, 64]
-                rawCtx.push_back(e[0].slice(0, 0, enc.validTokens).cpu());
+                ids.push_back(enc.ids[0].slice(0, 0, enc.validTokens));
                 lens.push_back(enc.validTokens);
                 maxLen = std::max(maxLen, enc.validTokens);
             }
         }
-        for (auto& c : rawCtx) {
-            ctx.push_back(at::constant_pad_nd(c, {0, 0, 0, maxLen - c.size(0)}));
+        for (auto& row : ids) {
+            row = at::constant_pad_nd(row, {0, maxLen - row.size(0)}, 0);
         }
         latents = at::cat(lat);
-        contexts = at::stack(ctx);
+        tokenIds = at::stack(ids);
         lengths = at::tensor(lens, at::kLong);
-        io::saveSafetensors(dataFile, {{"latents", latents}, {"contexts", contexts}, {"lengths", lengths}});
-        spdlog::info("[dataset] {} clips, latents {}, contexts {}", latents.size(0), c10::str(latents.sizes()),
-                     c10::str(contexts.sizes()));
+        io::saveSafetensors(dataFile, {{"latents", latents}, {"ids", tokenIds}, {"lengths", lengths}});
+        spdlog::info("[dataset] {} clips, latents {}, caption ids {}", latents.size(0), c10::str(latents.sizes()),
+                     c10::str(tokenIds.sizes()));
     } else {
         const auto f = io::SafetensorsFile::open(dataFile);
         latents = f.tensor("latents").clone();
-        contexts = f.tensor("contexts").clone();
+        tokenIds = f.tensor("ids").clone();
         lengths = f.tensor("lengths").clone();
     }
     latents = latents.to(s.device);
     // Per-position loss weights of every clip, once: object latents and their outline weigh ditObjectWeight.
     const at::Tensor lossWeights = 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(latents); // [N, 1, F, h, w]
-    contexts = contexts.to(s.device);
-    at::Tensor emptyContext;
-    {
-        at::NoGradGuard noGrad;
-        const auto enc = tokenizer.encode("", s.textLength);
-        emptyContext = textEncoder.encode(enc.ids.to(s.device), enc.mask.to(s.device))[0]; // [L, 64]
-    }
+    tokenIds = tokenIds.to(s.device);
+    const at::Tensor tokenMask =
+        at::arange(tokenIds.size(1), tokenIds.options()).unsqueeze(0).lt(lengths.to(s.device).unsqueeze(1)); // [N, Lt]
+    const at::Tensor emptyIds = tokenizer.encode("", s.textLength).ids.slice(1, 0, tokenIds.size(1)).to(s.device);
+    const at::Tensor emptyMask = at::arange(tokenIds.size(1), tokenIds.options()).lt(1).unsqueeze(0); // [1, Lt]: EOS
 
     // 6. DiT, flow matching: x_t = (1 − σ)·x0 + σ·ε, target v = ε − x0, t = 1000·σ.
     const fs::path ditFile = s.outDir / "dit.safetensors";
     const fs::path ditCkpt = s.outDir / "dit.ckpt.safetensors";
     const fs::path ditStart = s.outDir / "dit.start.safetensors"; // a finished DiT to continue (--continue-dit)
+    const fs::path t5Ckpt = s.outDir / "text_encoder.ckpt.safetensors"; // its text encoder, when that trains too
     if (!fs::exists(ditFile)) {
         std::map<std::string, at::Tensor> weights;
         int64_t startStep = 0, priorSteps = 0; // priorSteps: of the finished DiT this run continues
@@ -454,9 +456,45 @@ void trainDemoModel(const DemoTrainSettings& s) {
         }
         const auto params = parameters(weights);
         torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.ditLr).weight_decay(1e-4));
+        const int64_t n = latents.size(0), L = s.textLength;
+
+        // The text encoder: frozen (every caption encoded once) or trained with the DiT (its own optimiser).
+        const bool trainText = s.textEncoderLr > 0;
+        std::map<std::string, at::Tensor> t5Params;
+        {
+            const fs::path from = trainText && fs::exists(ditCkpt) && fs::exists(t5Ckpt) ? t5Ckpt : t5File;
+            const auto source = io::WeightSource::open(from);
+            for (const auto& name : source.names()) {
+                t5Params[name] = source.tensor(name).to(s.device, at::kFloat).clone().requires_grad_(trainText);
+            }
+        }
+        const UMT5Encoder textEncoder(io::WeightSource::fromTensors(t5Params, "text-encoder-training"), t5cfg,
+                                      at::kFloat, s.device);
+        const auto t5List = parameters(t5Params);
+        std::optional<torch::optim::AdamW> optText;
+        if (trainText) {
+            optText.emplace(t5List, torch::optim::AdamWOptions(s.textEncoderLr).weight_decay(1e-4));
+            spdlog::info("[dit] the text encoder trains with the DiT (learning rate {})", s.textEncoderLr);
+        }
+        // Captions → contexts [B, L, 64] as the pipeline builds them (rows past each caption's length are zero).
+        const auto encodeCaptions = [&](const at::Tensor& ids, const at::Tensor& mask) {
+            const at::Tensor c = textEncoder.encode(ids, mask);
+            return at::constant_pad_nd(c, {0, 0, 0, L - c.size(1)});
+        };
+        at::Tensor frozenContexts, frozenEmpty; // the frozen encoder's outputs, [N, Lt, 64] and [1, L, 64]
+        if (!trainText) {
+            at::NoGradGuard noGrad;
+            std::vector<at::Tensor> parts;
+            for (int64_t i = 0; i < n; i += 512) {
+                const int64_t e = std::min(n, i + 512);
+                parts.push_back(textEncoder.encode(tokenIds.slice(0, i, e), tokenMask.slice(0, i, e)));
+            }
+            frozenContexts = at::cat(parts);
+            frozenEmpty = encodeCaptions(emptyIds, emptyMask);
+        }
+
         CurveWriter curve(s.outDir / "curves" / "dit_loss.csv", startStep + priorSteps > 0);
         const auto start = Clock::now();
-        const int64_t n = latents.size(0), L = s.textLength;
         auto opts = at::TensorOptions().device(s.device);
         int64_t step = startStep;
         for (; step < s.ditSteps; ++step) {
@@ -465,14 +503,20 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 break;
             }
             const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-            setLearningRate(opt, s.ditLr * warmupCosine(step, std::max(static_cast<double>(step) / s.ditSteps,
-                                                                       elapsed / s.ditSeconds)));
+            const double schedule =
+                warmupCosine(step, std::max(static_cast<double>(step) / s.ditSteps, elapsed / s.ditSeconds));
+            setLearningRate(opt, s.ditLr * schedule);
+            if (optText) {
+                setLearningRate(*optText, s.textEncoderLr * schedule);
+            }
             at::Tensor idx = at::randint(n, {s.ditBatch}, opts.dtype(at::kLong));
             at::Tensor x0 = latents.index_select(0, idx);               // [B, 16, F, h, w]
-            at::Tensor ctxValid = contexts.index_select(0, idx);        // [B, maxLen, 64]
-            at::Tensor ctx = at::constant_pad_nd(ctxValid, {0, 0, 0, L - ctxValid.size(1)}); // [B, L, 64]
+            at::Tensor ctx = trainText ? encodeCaptions(tokenIds.index_select(0, idx), tokenMask.index_select(0, idx))
+                                       : at::constant_pad_nd(frozenContexts.index_select(0, idx),
+                                                             {0, 0, 0, L - frozenContexts.size(1)}); // [B, L, 64]
+            const at::Tensor empty = trainText ? encodeCaptions(emptyIds, emptyMask) : frozenEmpty;    // [1, L, 64]
             at::Tensor drop = at::rand({s.ditBatch, 1, 1}, opts.dtype(at::kFloat)) < s.captionDropout;
-            ctx = at::where(drop, emptyContext.unsqueeze(0), ctx);
+            ctx = at::where(drop, empty, ctx);
             // σ: shifted uniform (DemoTrainSettings::ditSigmaShift).
             at::Tensor u = at::rand({s.ditBatch}, opts.dtype(at::kFloat));
             at::Tensor sigma = s.ditSigmaShift * u / (1.0 + (s.ditSigmaShift - 1.0) * u);
@@ -483,9 +527,16 @@ void trainDemoModel(const DemoTrainSettings& s) {
             at::Tensor w = lossWeights.index_select(0, idx);            // [B, 1, F, h, w]
             at::Tensor loss = ((v - (eps - x0)).pow(2) * w).sum() / (w.sum() * x0.size(1));
             opt.zero_grad();
+            if (optText) {
+                optText->zero_grad();
+            }
             loss.backward();
             torch::nn::utils::clip_grad_norm_(params, 1.0);
             opt.step();
+            if (optText) {
+                torch::nn::utils::clip_grad_norm_(t5List, 1.0);
+                optText->step();
+            }
             if (step % 25 == 0 || step + 1 == s.ditSteps) {
                 const double l = loss.item<double>();
                 curve.add(priorSteps + step, l, std::chrono::duration<double>(Clock::now() - start).count());
@@ -494,9 +545,17 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 }
             }
             if (step > startStep && step % 1000 == 0) {
+                if (trainText) { // first: a DiT checkpoint is only resumed together with its text encoder's
+                    io::saveSafetensors(t5Ckpt, asList(t5Params), {{"step", std::to_string(step)}});
+                }
                 io::saveSafetensors(ditCkpt, asList(weights),
                                     {{"step", std::to_string(step)}, {"prior_steps", std::to_string(priorSteps)}});
             }
+        }
+        if (trainText) {
+            io::saveSafetensors(t5File, asList(t5Params), {{"trained_with_dit_steps", std::to_string(step - startStep)}});
+            fs::remove(t5Ckpt);
+            spdlog::info("[text encoder] trained with the DiT: saved {}", t5File.string());
         }
         io::saveSafetensors(ditFile, asList(weights, at::kBFloat16),
                             {{"config", s.dit.toJson().dump()}, {"steps", std::to_string(priorSteps + step)}});

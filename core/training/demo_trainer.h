@@ -1,8 +1,9 @@
 // Trains the embedded demo model — the same Wan architecture (DiT, VAE, UMT5 encoder + SentencePiece tokenizer)
 // at a small size — on the synthetic shape world, with LibTorch autograd through the inference model classes.
 // Stages, each resumable from the files it leaves in the output folder:
-//   tokenizer (SentencePiece trained on the caption corpus) → text encoder (a frozen, randomly initialised UMT5)
-//   → VAE (autoencoder) → latent statistics → dataset (latents + text embeddings) → DiT (flow matching)
+//   tokenizer (SentencePiece trained on the caption corpus) → text encoder (a randomly initialised UMT5)
+//   → VAE (autoencoder) → latent statistics → dataset (latents + caption token ids) → DiT (flow matching; the text
+//   encoder frozen or trained with it)
 //   → preview factors (latent → RGB least squares) → manifest (ditstudio-model.json).
 // Loss curves go to <out>/curves/*.csv.
 #pragma once
@@ -35,6 +36,10 @@ struct DemoTrainSettings {
     int64_t ditSteps = 4000, ditBatch = 32;
     double ditLr = 4e-4;
     double ditSeconds = 1e9;
+    // > 0: the text encoder trains with the DiT at this learning rate (same schedule); 0: it stays frozen. A frozen
+    // random encoder mixes every caption token into every output row, and the DiT learns words that change many
+    // rows (colour, motion) long before a word that changes one (the shape).
+    double textEncoderLr = 0;
     double captionDropout = 0.1;  // share of samples trained with the empty prompt (for guidance)
     // Latent positions of objects (and the ring around them, where their outline is decided) weigh this much in
     // the DiT's velocity loss: objects cover a few percent of a clip, and a DiT that draws them as blobs is

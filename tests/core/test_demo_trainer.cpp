@@ -105,6 +105,22 @@ private slots:
         QVERIFY(!fs::exists(out / "dit.start.safetensors"));
         // The curve goes on in the same file: rows at the new run's first and last step.
         QCOMPARE(losses(out / "curves" / "dit_loss.csv").size(), ditLosses.size() + 2);
+
+        // --text-encoder-lr: the encoder trains with the DiT; the saved one differs from the frozen one, says how
+        // many steps it trained, and the folder still generates with it.
+        const at::Tensor frozenEmbedding =
+            io::SafetensorsFile::open(out / "text_encoder.safetensors").tensor("token_embedding.weight").clone();
+        prepareDiTContinuation(out);
+        more.textEncoderLr = 1e-2;
+        trainDemoModel(more);
+        const auto t5 = io::SafetensorsFile::open(out / "text_encoder.safetensors");
+        QCOMPARE(t5.metadata().at("trained_with_dit_steps"), std::string("2"));
+        const at::Tensor trainedEmbedding = t5.tensor("token_embedding.weight");
+        QCOMPARE(trainedEmbedding.sizes(), frozenEmbedding.sizes());
+        QVERIFY(!at::equal(trainedEmbedding, frozenEmbedding));
+        QVERIFY(!fs::exists(out / "text_encoder.ckpt.safetensors"));
+        Generator retrained(out, at::kCPU, at::kFloat);
+        QVERIFY(retrained.generate(g).frames.to(at::kFloat).std().item<double>() > 0);
     }
 
     void badSettingsAreRefusedNamingThem() {
