@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
     app.add_option("--text-encoder-lr", s.textEncoderLr,
                    "Train the text encoder with the DiT at this learning rate (0: keep it frozen)")
         ->check(CLI::Range(0.0, 1.0));
+    app.add_option("--text-length", s.textLength,
+                   "Context rows the DiT reads (the pipeline's text_length; padding rows are zeros it must look past)")
+        ->check(CLI::Range(8, 512));
     app.add_option("--dit-layers", s.dit.numLayers);
     app.add_option("--dit-dim", s.dit.dim);
     app.add_option("--dit-heads", s.dit.numHeads);

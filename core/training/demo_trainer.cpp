@@ -380,10 +380,13 @@ void trainDemoModel(const DemoTrainSettings& s) {
     // 5. Dataset: normalised latents and caption token ids (valid ids, then pad 0; the mask is id position < length).
     const fs::path dataFile = s.outDir / "dataset.safetensors";
     at::Tensor latents, tokenIds, lengths;
-    if (fs::exists(dataFile) && !io::SafetensorsFile::open(dataFile).contains("ids")) {
-        spdlog::info("[dataset] {} holds text embeddings of an earlier trainer, not token ids: building it again",
-                     dataFile.string());
-        fs::remove(dataFile);
+    if (fs::exists(dataFile)) {
+        const auto f = io::SafetensorsFile::open(dataFile);
+        if (!f.contains("ids") || f.find("ids")->shape.back() > s.textLength) {
+            spdlog::info("[dataset] {} holds no caption ids of at most {} tokens (an earlier trainer's, or another text "
+                         "length): building it again", dataFile.string(), s.textLength);
+            fs::remove(dataFile);
+        }
     }
     if (!fs::exists(dataFile)) {
         at::NoGradGuard noGrad;

@@ -23,7 +23,9 @@ struct DemoTrainSettings {
     uint64_t seed = 1;
     int64_t frames = 17, height = 128, width = 128;
     int64_t vocabSize = 160;
-    int64_t textLength = 512;     // context length of the pipeline (padded rows are zero)
+    // Context length of the pipeline (the manifest's text_length; padded rows are zero). Wan's 512 leaves ~490 zero
+    // rows beside a demo caption's ~25, and every cross-attention query must out-weigh them to read one word.
+    int64_t textLength = 512;
     int64_t vaeDim = 12;
     int64_t vaeSteps = 1500, vaeBatch = 4;
     double vaeLr = 1e-3;
