@@ -230,6 +230,14 @@ at::Tensor tileBlendWeight(const TileRegion& r, int64_t latentH, int64_t latentW
 
 // ---------------------------------------------------------------------------------------------- modules
 
+at::Tensor eagerVaeNorm(const at::Tensor& x, const at::Tensor& gamma, bool silu) {
+    // F.normalize over channels (x / max(‖x‖₂, 1e-12)), then · √C · γ: [B, C, …] → same.
+    const double scale = std::sqrt(static_cast<double>(gamma.size(0)));
+    at::Tensor norm = x.norm(2, {1}, true).clamp_min(1e-12); // [B, 1, …]
+    at::Tensor y = x / norm * scale * gamma;                 // [B, C, …]
+    return silu ? at::silu(y) : y;
+}
+
 namespace vae {
 
 void CausalConv3d::load(io::WeightLoader& w, const std::string& name, int64_t in, int64_t out,
@@ -260,11 +268,8 @@ void RMSNorm::load(io::WeightLoader& w, const std::string& name, int64_t channel
     gamma = images ? w.take(name + ".gamma", {channels, 1, 1}) : w.take(name + ".gamma", {channels, 1, 1, 1});
 }
 
-at::Tensor RMSNorm::forward(const at::Tensor& x) const {
-    // F.normalize over channels (x / max(‖x‖₂, 1e-12)), then · √C · γ: [B, C, …] → same.
-    const double scale = std::sqrt(static_cast<double>(gamma.size(0)));
-    at::Tensor norm = x.norm(2, {1}, true).clamp_min(1e-12); // [B, 1, …]
-    return x / norm * scale * gamma;
+at::Tensor RMSNorm::forward(const at::Tensor& x, bool silu, const VaeNormOp& normOp) const {
+    return normOp ? normOp(x, gamma, silu) : eagerVaeNorm(x, gamma, silu); // [B, C, …]
 }
 
 void ResidualBlock::load(io::WeightLoader& w, const std::string& prefix, int64_t in, int64_t out,
@@ -278,10 +283,10 @@ void ResidualBlock::load(io::WeightLoader& w, const std::string& prefix, int64_t
     }
 }
 
-at::Tensor ResidualBlock::forward(const at::Tensor& x, StreamCache& cache) const {
+at::Tensor ResidualBlock::forward(const at::Tensor& x, StreamCache& cache, const VaeNormOp& normOp) const {
     at::Tensor h = shortcut.weight.defined() ? shortcut.forward(x, cache) : x; // [B, out, t, h, w]
-    at::Tensor y = conv2.forward(at::silu(norm0.forward(x)), cache);          // [B, out, t, h, w]
-    y = conv6.forward(at::silu(norm3.forward(y)), cache);                     // [B, out, t, h, w]
+    at::Tensor y = conv2.forward(norm0.forward(x, true, normOp), cache);      // [B, out, t, h, w]
+    y = conv6.forward(norm3.forward(y, true, normOp), cache);                 // [B, out, t, h, w]
     return y + h;
 }
 
@@ -293,10 +298,10 @@ void AttentionBlock::load(io::WeightLoader& w, const std::string& prefix, int64_
     projBias = w.take(prefix + "proj.bias", {channels});
 }
 
-at::Tensor AttentionBlock::forward(const at::Tensor& x) const {
+at::Tensor AttentionBlock::forward(const at::Tensor& x, const VaeNormOp& normOp) const {
     const int64_t B = x.size(0), C = x.size(1), T = x.size(2), H = x.size(3), W = x.size(4);
-    at::Tensor f = x.permute({0, 2, 1, 3, 4}).reshape({B * T, C, H, W}); // [B·T, C, H, W] frames as batch
-    at::Tensor qkv = at::conv2d(norm.forward(f), qkvWeight, qkvBias);      // [B·T, 3C, H, W]
+    at::Tensor f = x.permute({0, 2, 1, 3, 4}).reshape({B * T, C, H, W});          // [B·T, C, H, W] frames as batch
+    at::Tensor qkv = at::conv2d(norm.forward(f, false, normOp), qkvWeight, qkvBias); // [B·T, 3C, H, W]
     qkv = qkv.reshape({B * T, 1, 3 * C, H * W}).permute({0, 1, 3, 2}).contiguous(); // [B·T, 1, HW, 3C]
     auto parts = qkv.chunk(3, -1);                                          // q, k, v: [B·T, 1, HW, C]
     at::Tensor o = at::scaled_dot_product_attention(parts[0], parts[1], parts[2]); // [B·T, 1, HW, C]
@@ -398,8 +403,8 @@ at::Tensor Resample::forward(const at::Tensor& xIn, StreamCache& cache) const {
     return x;
 }
 
-at::Tensor StackLayer::forward(const at::Tensor& x, StreamCache& cache) const {
-    return isResample ? resample.forward(x, cache) : residual.forward(x, cache);
+at::Tensor StackLayer::forward(const at::Tensor& x, StreamCache& cache, const VaeNormOp& normOp) const {
+    return isResample ? resample.forward(x, cache) : residual.forward(x, cache, normOp);
 }
 
 void Encoder3d::load(io::WeightLoader& w, const WanVAEConfig& cfg) {
@@ -437,15 +442,15 @@ void Encoder3d::load(io::WeightLoader& w, const WanVAEConfig& cfg) {
     slotCount = slotCounter;
 }
 
-at::Tensor Encoder3d::forward(const at::Tensor& xIn, StreamCache& cache) const {
+at::Tensor Encoder3d::forward(const at::Tensor& xIn, StreamCache& cache, const VaeNormOp& normOp) const {
     at::Tensor x = conv1.forward(xIn, cache); // [B, dim, t, H, W]
     for (const auto& layer : downsamples) {
-        x = layer.forward(x, cache);
+        x = layer.forward(x, cache, normOp);
     }
-    x = middle0.forward(x, cache); // [B, 4·dim, t', H/8, W/8]
-    x = middle1.forward(x);
-    x = middle2.forward(x, cache);
-    return headConv.forward(at::silu(headNorm.forward(x)), cache); // [B, 2z, t', H/8, W/8]
+    x = middle0.forward(x, cache, normOp); // [B, 4·dim, t', H/8, W/8]
+    x = middle1.forward(x, normOp);
+    x = middle2.forward(x, cache, normOp);
+    return headConv.forward(headNorm.forward(x, true, normOp), cache); // [B, 2z, t', H/8, W/8]
 }
 
 void Decoder3d::load(io::WeightLoader& w, const WanVAEConfig& cfg) {
@@ -485,15 +490,15 @@ void Decoder3d::load(io::WeightLoader& w, const WanVAEConfig& cfg) {
     slotCount = slotCounter;
 }
 
-at::Tensor Decoder3d::forward(const at::Tensor& xIn, StreamCache& cache) const {
+at::Tensor Decoder3d::forward(const at::Tensor& xIn, StreamCache& cache, const VaeNormOp& normOp) const {
     at::Tensor x = conv1.forward(xIn, cache); // [B, 4·dim, t, h, w]
-    x = middle0.forward(x, cache);
-    x = middle1.forward(x);
-    x = middle2.forward(x, cache);
+    x = middle0.forward(x, cache, normOp);
+    x = middle1.forward(x, normOp);
+    x = middle2.forward(x, cache, normOp);
     for (const auto& layer : upsamples) {
-        x = layer.forward(x, cache);
+        x = layer.forward(x, cache, normOp);
     }
-    return headConv.forward(at::silu(headNorm.forward(x)), cache); // [B, 3, t'', 8h, 8w]
+    return headConv.forward(headNorm.forward(x, true, normOp), cache); // [B, 3, t'', 8h, 8w]
 }
 
 } // namespace vae
@@ -538,7 +543,7 @@ at::Tensor WanVAE::decodeRaw(const at::Tensor& z, int64_t latentFramesPerCall,
     std::vector<at::Tensor> chunks;
     const int64_t T = x.size(2);
     for (int64_t t0 = 0; t0 < T; t0 += latentFramesPerCall) {
-        at::Tensor out = decoder_.forward(x.slice(2, t0, std::min(T, t0 + latentFramesPerCall)), cache);
+        at::Tensor out = decoder_.forward(x.slice(2, t0, std::min(T, t0 + latentFramesPerCall)), cache, normOp_);
         if (onChunk) {
             onChunk(out); // [B, 3, t, 8h, 8w]
         }
@@ -591,7 +596,7 @@ at::Tensor WanVAE::encode(const at::Tensor& video) const {
     // Frame 0 alone, then `tf` frames per call: each call yields one latent frame.
     for (int64_t t0 = 0; t0 < x.size(2); t0 += (t0 == 0 ? 1 : tf)) {
         const int64_t t1 = t0 == 0 ? 1 : t0 + tf;
-        chunks.push_back(encoder_.forward(x.slice(2, t0, t1), cache)); // [B, 2z, 1, H/8, W/8]
+        chunks.push_back(encoder_.forward(x.slice(2, t0, t1), cache, normOp_)); // [B, 2z, 1, H/8, W/8]
     }
     vae::StreamCache unusedCache(0);
     at::Tensor out = conv1_.forward(at::cat(chunks, 2), unusedCache); // [B, 2z, k+1, H/8, W/8]

@@ -63,6 +63,12 @@ std::vector<TileRegion> tileRegions(int64_t latentH, int64_t latentW, const Tile
 at::Tensor tileBlendWeight(const TileRegion& region, int64_t latentH, int64_t latentW, const TileSettings& tiles,
                            int64_t spatialFactor = 8);
 
+// The VAE's RMS norm, then SiLU when `silu`: y = [silu](x / max(‖x‖₂ over channels, 1e-12) · √C · γ). x [B, C, …]
+// (channel axis 1), gamma [C, 1, …] of x's rank → [B, C, …] in x's dtype. Replaceable so that the compile layer
+// (kernels/, which core cannot depend on) can install a fused kernel; an empty op means eagerVaeNorm, the reference.
+using VaeNormOp = std::function<at::Tensor(const at::Tensor& x, const at::Tensor& gamma, bool silu)>;
+at::Tensor eagerVaeNorm(const at::Tensor& x, const at::Tensor& gamma, bool silu);
+
 namespace vae {
 
 // Per-module state carried between the chunks of one stream (one decode, one encode). Each causal module owns one
@@ -87,11 +93,13 @@ struct CausalConv3d {
     at::Tensor forward(const at::Tensor& x, StreamCache& cache) const;
 };
 
-// x / max(‖x‖₂ over channels, 1e-12) · √C · γ, channel axis 1.
+// x / max(‖x‖₂ over channels, 1e-12) · √C · γ, channel axis 1 (then SiLU when asked), through `normOp` (see
+// VaeNormOp; empty: eager). Every module below takes the op of its model (WanVAE::setNormOp).
 struct RMSNorm {
     at::Tensor gamma; // [C, 1, 1, 1] (5-D input) or [C, 1, 1] (4-D input)
     void load(io::WeightLoader& w, const std::string& name, int64_t channels, bool images);
-    at::Tensor forward(const at::Tensor& x) const;
+    // x [B, C, …] → same
+    at::Tensor forward(const at::Tensor& x, bool silu, const VaeNormOp& normOp) const;
 };
 
 struct ResidualBlock {
@@ -99,7 +107,7 @@ struct ResidualBlock {
     CausalConv3d conv2, conv6, shortcut; // shortcut.weight undefined when in = out
     void load(io::WeightLoader& w, const std::string& prefix, int64_t in, int64_t out, size_t& slotCounter);
     // x [B, in, t, h, w] → [B, out, t, h, w]
-    at::Tensor forward(const at::Tensor& x, StreamCache& cache) const;
+    at::Tensor forward(const at::Tensor& x, StreamCache& cache, const VaeNormOp& normOp) const;
 };
 
 // Single-head self-attention over the h·w pixels of each frame.
@@ -108,7 +116,7 @@ struct AttentionBlock {
     at::Tensor qkvWeight, qkvBias, projWeight, projBias; // [3C, C, 1, 1], [3C], [C, C, 1, 1], [C]
     void load(io::WeightLoader& w, const std::string& prefix, int64_t channels);
     // x [B, C, t, h, w] → same
-    at::Tensor forward(const at::Tensor& x) const;
+    at::Tensor forward(const at::Tensor& x, const VaeNormOp& normOp) const;
 };
 
 enum class ResampleMode { Upsample2d, Upsample3d, Downsample2d, Downsample3d };
@@ -134,7 +142,7 @@ struct StackLayer {
     bool isResample = false;
     ResidualBlock residual;
     Resample resample;
-    at::Tensor forward(const at::Tensor& x, StreamCache& cache) const;
+    at::Tensor forward(const at::Tensor& x, StreamCache& cache, const VaeNormOp& normOp) const;
 };
 
 struct Encoder3d {
@@ -147,7 +155,7 @@ struct Encoder3d {
     size_t slotCount = 0;
     void load(io::WeightLoader& w, const WanVAEConfig& cfg);
     // x [B, 3, t, H, W] (the next frames of the video) → [B, 2·zDim, t', H/8, W/8]
-    at::Tensor forward(const at::Tensor& x, StreamCache& cache) const;
+    at::Tensor forward(const at::Tensor& x, StreamCache& cache, const VaeNormOp& normOp) const;
 };
 
 struct Decoder3d {
@@ -160,7 +168,7 @@ struct Decoder3d {
     size_t slotCount = 0;
     void load(io::WeightLoader& w, const WanVAEConfig& cfg);
     // x [B, zDim, t, h, w] (the next latent frames, after conv2) → [B, 3, t'', 8h, 8w] unclamped
-    at::Tensor forward(const at::Tensor& x, StreamCache& cache) const;
+    at::Tensor forward(const at::Tensor& x, StreamCache& cache, const VaeNormOp& normOp) const;
 };
 
 } // namespace vae
@@ -191,6 +199,11 @@ public:
     at::Device device() const { return device_; }
     const std::string& prefix() const { return prefix_; }
 
+    // The norm (+SiLU) op of every RMS norm in the encoder and decoder (empty, as loaded: eagerVaeNorm); the compile
+    // layer installs a fused one. Not thread-safe against decode()/encode().
+    void setNormOp(VaeNormOp op) { normOp_ = std::move(op); }
+    const VaeNormOp& normOp() const { return normOp_; }
+
     // z [B, zDim, T, h, w] → unclamped video in the model dtype, chunks handed to onChunk as they come (may be
     // empty). Training decodes through this: a clamped output has no gradient where it overshoots, which stalls
     // an autoencoder wherever it first predicts a saturated colour.
@@ -208,6 +221,7 @@ private:
     vae::Decoder3d decoder_;
     vae::CausalConv3d conv1_, conv2_; // top level: 2z → 2z after the encoder, z → z before the decoder
     at::Tensor mean_, invStd_;        // float32 [1, zDim, 1, 1, 1] on the device; invStd = 1/std in float32
+    VaeNormOp normOp_;                // empty: eager
 };
 
 // video [1, 3, T, H, W] (or [3, T, H, W]) in [−1, 1] → uint8 [T, H, W, 3] on the CPU,
