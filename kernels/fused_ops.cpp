@@ -3,6 +3,7 @@
 #include "kernels/cuda_check.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "kernels/cuda/gated_residual.cuh"
 #include "kernels/cuda/layernorm_modulate.cuh"
 #include "kernels/cuda/rmsnorm_rope.cuh"
+#include "kernels/cuda/vae_norm.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -52,7 +54,14 @@ bool takesFusedKernel(const at::Tensor& x) {
 
 #if DITSTUDIO_HAVE_CUDA
 cuda::ElementType elementType(const at::Tensor& x) {
-    return x.scalar_type() == at::kBFloat16 ? cuda::ElementType::BFloat16 : cuda::ElementType::Float32;
+    switch (x.scalar_type()) {
+    case at::kBFloat16:
+        return cuda::ElementType::BFloat16;
+    case at::kHalf:
+        return cuda::ElementType::Float16;
+    default:
+        return cuda::ElementType::Float32;
+    }
 }
 
 // shift/scale/gate [B, 1, D] (chunks of [B, 6, D]): channels contiguous, any batch stride.
@@ -205,6 +214,40 @@ at::Tensor ffnGeluTanh(const at::Tensor& x, const Linear& ffn0, const Linear& ff
     auto sizes = x.sizes().vec();
     sizes.back() = out.size(-1);
     return out.view(sizes); // [B, L, D]
+}
+
+at::Tensor vaeRmsNormSilu(const at::Tensor& x, const at::Tensor& gamma, bool silu) {
+#if DITSTUDIO_HAVE_CUDA
+    const auto type = x.scalar_type();
+    const bool needsGradient = c10::GradMode::is_enabled() && (x.requires_grad() || gamma.requires_grad());
+    const bool fused = isFusionEnabled() && x.is_cuda() && x.dim() >= 2 && x.is_contiguous() && !needsGradient &&
+                       (type == at::kBFloat16 || type == at::kHalf || type == at::kFloat) &&
+                       gamma.scalar_type() == type;
+    if (fused) {
+        const int64_t B = x.size(0), C = x.size(1);
+        TORCH_CHECK(gamma.dim() >= 1 && gamma.numel() == C && gamma.size(0) == C, "gamma must be [", C, "] or [", C,
+                    ", 1, …] for x ", x.sizes(), ", got ", gamma.sizes());
+        TORCH_CHECK(gamma.device() == x.device(), "gamma and x must be on the same device");
+        const at::Tensor g = gamma.contiguous(); // [C]
+        const c10::cuda::CUDAGuard guard(x.device());
+        at::Tensor out = at::empty(x.sizes(), x.options()); // [B, C, …] contiguous
+        cuda::VaeNormParams p;
+        p.x = x.data_ptr();
+        p.gamma = g.data_ptr();
+        p.out = out.data_ptr();
+        p.batch = B;
+        p.channels = C;
+        p.positions = 1;
+        for (int64_t d = 2; d < x.dim(); ++d) {
+            p.positions *= x.size(d); // T·H·W or H·W
+        }
+        p.silu = silu;
+        p.type = elementType(x);
+        DS_CUDA_CHECK(cuda::launchVaeNorm(p, at::cuda::getCurrentCUDAStream()));
+        return out;
+    }
+#endif
+    return eagerVaeNorm(x, gamma, silu);
 }
 
 QkvProjectionFn fuseQkvWeights(WanDiT& dit) {

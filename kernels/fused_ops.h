@@ -1,8 +1,10 @@
-// The fused ops of the DiT block: checked host entry points of kernels/cuda/*.cu. Each takes the fused CUDA kernel
-// for bf16/fp32 CUDA tensors and otherwise (CPU, other dtypes, DITSTUDIO_DISABLE_FUSION=1) its eager twin, the ATen
-// path of DiTBlockOps::eager(), which is also the reference the kernel checks compare against.
+// The fused ops of the DiT block and the VAE: checked host entry points of kernels/cuda/*.cu. Each takes the fused
+// CUDA kernel for CUDA tensors of its dtypes and otherwise (CPU, other dtypes, DITSTUDIO_DISABLE_FUSION=1) its eager
+// twin, the ATen path of DiTBlockOps::eager() or eagerVaeNorm, which is also the reference the kernel checks compare
+// against.
 #pragma once
 #include "core/models/wan_dit.h"
+#include "core/models/wan_vae.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -29,5 +31,10 @@ QkvProjectionFn fuseQkvWeights(WanDiT& dit);
 
 // The fp32 cos/sin tables of a float64 RopeTable, converted once per table (cached by tensor identity).
 std::pair<at::Tensor, at::Tensor> ropeTablesFloat32(const RopeTable& rope);
+
+// The VAE's RMS norm (+SiLU), a VaeNormOp: [silu](x / max(‖x‖₂ over dim 1, 1e-12) · √C · γ). x [B, C, …], gamma [C]
+// or [C, 1, …] → [B, C, …] contiguous. The kernel takes contiguous bf16/fp16/fp32 x with gamma of x's dtype; other
+// inputs, and inputs that need a gradient, take eagerVaeNorm.
+at::Tensor vaeRmsNormSilu(const at::Tensor& x, const at::Tensor& gamma, bool silu);
 
 } // namespace ditstudio::kernels

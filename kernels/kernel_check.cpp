@@ -1,6 +1,8 @@
 #include "kernels/kernel_check.h"
 
 #include "core/models/wan_dit.h"
+#include "core/models/wan_vae.h"
+#include "core/util/shape.h"
 #include "kernels/fused_ops.h"
 
 #include <ATen/ATen.h>
@@ -34,6 +36,55 @@ KernelCheckResult judge(std::string op, at::ScalarType dtype, std::string shape,
 struct Shape {
     int64_t B, L, D, H;
 };
+
+// x [B, C, …], gamma [C, 1, …] of x's rank. Outside fp16 the first column of item 0 is all zeros (the 1e-12 clamp);
+// in fp16 the eager clamp's 1e-12 rounds to 0 and the eager path gives 0/0.
+std::pair<at::Tensor, at::Tensor> vaeNormInputs(const std::vector<int64_t>& shape, const at::TensorOptions& opts) {
+    at::Tensor x = at::randn(shape, opts) * 3 + 0.25;
+    if (opts.dtype() != at::kHalf) {
+        x.narrow(-1, 0, 1).narrow(0, 0, 1).zero_();
+    }
+    std::vector<int64_t> gammaShape(shape.size() - 1, 1);
+    gammaShape[0] = shape[1];
+    return {x, at::rand(gammaShape, opts) + 0.5};
+}
+
+// The VAE's RMS norm with and without SiLU: the decoder's levels ([1, 96, 1, 480, 832] as a 120-row slice), the
+// attention block's 4-D frames, odd position counts (unvectorised), a partial last tile of packed positions, channel
+// counts that are no multiple of 4, a tiny one, and more than 512 channels (the two-pass kernel, single and packed).
+void checkVaeNorm(at::Device device, std::vector<KernelCheckResult>& results) {
+    const std::vector<std::vector<int64_t>> shapes = {
+        {1, 384, 2, 60, 104}, {1, 96, 1, 120, 832}, {2, 192, 3, 17, 23}, {2, 384, 30, 52},    {1, 32, 2, 97, 90},
+        {1, 99, 2, 5, 7},     {1, 3, 1, 2, 3},      {1, 600, 1, 9, 14},  {1, 520, 1, 130, 132}};
+    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+        const auto opts = at::TensorOptions().device(device).dtype(dtype);
+        for (const auto& shape : shapes) {
+            at::manual_seed(4321 + shape[1]);
+            const auto [x, gamma] = vaeNormInputs(shape, opts);
+            for (bool silu : {false, true}) {
+                results.push_back(judge(silu ? "vae_rmsnorm_silu" : "vae_rmsnorm", dtype, shapeString(shape),
+                                        vaeRmsNormSilu(x, gamma, silu), eagerVaeNorm(x, gamma, silu),
+                                        eagerVaeNorm(x.to(at::kDouble), gamma.to(at::kDouble), silu)));
+            }
+        }
+    }
+    if (!device.is_cuda()) {
+        return;
+    }
+    // More than 2^31 elements (8.6 GB in and out): the last 4096 positions of every channel against the eager path
+    // on the same slice; both kernels (96 channels cached in registers, 520 two-pass).
+    for (const auto& shape : std::vector<std::vector<int64_t>>{{1, 96, 22400000}, {1, 520, 4200000}}) {
+        at::manual_seed(99);
+        const auto opts = at::TensorOptions().device(device).dtype(at::kBFloat16);
+        const auto [x, gamma] = vaeNormInputs(shape, opts);
+        const int64_t tail = 4096, start = shape[2] - tail;
+        const at::Tensor fused = vaeRmsNormSilu(x, gamma, true).narrow(2, start, tail); // [1, C, 4096]
+        const at::Tensor xt = x.narrow(2, start, tail);
+        results.push_back(judge("vae_rmsnorm_silu", at::kBFloat16, shapeString(shape) + " tail", fused,
+                                eagerVaeNorm(xt, gamma, true),
+                                eagerVaeNorm(xt.to(at::kDouble), gamma.to(at::kDouble), true)));
+    }
+}
 
 } // namespace
 
@@ -94,6 +145,7 @@ std::vector<KernelCheckResult> runKernelChecks(at::Device device) {
             }
         }
     }
+    checkVaeNorm(device, results);
     return results;
 }
 

@@ -7,23 +7,26 @@
 
 namespace ditstudio::kernels::cuda {
 
-// The element type of a kernel's tensors (math is always fp32).
-enum class ElementType { Float32, BFloat16 };
+// The element type of a kernel's tensors (math is always fp32). Float16: only the ops that say so take it.
+enum class ElementType { Float32, BFloat16, Float16 };
 
 } // namespace ditstudio::kernels::cuda
 
 #ifdef __CUDACC__
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 namespace ditstudio::kernels::cuda {
 
 template <typename T> __device__ __forceinline__ float toFloat(T v);
 template <> __device__ __forceinline__ float toFloat<float>(float v) { return v; }
 template <> __device__ __forceinline__ float toFloat<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ __forceinline__ float toFloat<__half>(__half v) { return __half2float(v); }
 
 template <typename T> __device__ __forceinline__ T fromFloat(float v);
 template <> __device__ __forceinline__ float fromFloat<float>(float v) { return v; }
 template <> __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half fromFloat<__half>(float v) { return __float2half_rn(v); }
 
 // An fp32 value rounded through T (the rounding an eager op in dtype T does between two steps).
 template <typename T> __device__ __forceinline__ float roundThrough(float v) { return toFloat(fromFloat<T>(v)); }
