@@ -47,6 +47,7 @@ constexpr std::array kCategoryPatterns{
     CategoryPattern{"layernormmodulatekernel", "fused"}, // kernels/cuda/layernorm_modulate.cu
     CategoryPattern{"rmsnormropekernel", "fused"},       // kernels/cuda/rmsnorm_rope.cu
     CategoryPattern{"gatedresidualkernel", "fused"},     // kernels/cuda/gated_residual.cu
+    CategoryPattern{"vaenorm", "fused"},                 // kernels/cuda/vae_norm.cu (both kernels)
     CategoryPattern{"flash", "attention"},
     CategoryPattern{"fmha", "attention"},
     CategoryPattern{"sdpa", "attention"},

@@ -8,8 +8,9 @@
 //   mode max-autotune-no-cudagraphs max-autotune without graphs
 //   dynamic  true: graphs captured lazily per shape and kept; false: one shape, re-captured when it changes
 //   fullgraph  one graph for all repeated blocks instead of one per block (only with graph modes)
-//   models   which models: dit (default); vae (its convolutions autotuned per shape by cuDNN, on CUDA, applied by
-//            Generator's decode); text_encoder (no compiled path yet: eager, with a warning)
+//   models   which models: dit (default); vae (on CUDA, applied by Generator's decode: its convolutions autotuned
+//            per shape by cuDNN, its RMS norms + SiLU fused, kernels::vaeRmsNormSilu); text_encoder (no compiled path
+//            yet: eager, with a warning)
 #pragma once
 #include "core/presets/generation_settings.h"
 

@@ -6,6 +6,8 @@
 #include "core/util/error.h"
 #include "kernels/bench_profile.h"
 #include "kernels/bench_timing.h"
+#include "kernels/cuda_check.h"
+#include "kernels/fused_ops.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -75,8 +77,12 @@ nlohmann::json runVaeDecodeBench(const VaeBenchOptions& o) {
 
     const at::Tensor z = at::randn({1, cfg.zDim, F, H, W}, at::TensorOptions().dtype(o.dtype).device(o.device));
     at::Tensor video;
-    result["conv_autotune"] = o.autotuneConvolutions;
-    const ConvolutionAutotuneScope tuned(o.autotuneConvolutions); // for the timing and the profile below
+    result["conv_autotune"] = o.compiled;
+    result["fused_norm"] = o.compiled && o.device.is_cuda() && isFusionEnabled();
+    const ConvolutionAutotuneScope tuned(o.compiled); // for the timing and the profile below
+    if (o.compiled) {
+        vae->setNormOp(vaeRmsNormSilu);
+    }
     const RepeatedTiming timing = timeRepeated(o.device, o.warmup, o.iterations, [&] {
         video = o.tiled ? vae->decodeTiled(z, o.tiles) : vae->decode(z);
     });

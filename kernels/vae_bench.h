@@ -1,6 +1,7 @@
 // `ditstudio-cli bench --vae-decode`: the Wan 2.1 VAE decode of one video's latents, with random weights at the
 // real config (base width 96, z 16), as generation runs it: streaming one latent frame per decoder call, or tiled
-// (pipeline tiles 30×52 every 15×26 latents, blended on the host). First call, warm-up, median of N, peak memory.
+// (pipeline tiles 30×52 every 15×26 latents, blended on the host), eager or compiled as generation compiles it.
+// First call, warm-up, median of N, peak memory.
 #pragma once
 #include "core/models/wan_vae.h"
 
@@ -19,7 +20,9 @@ struct VaeBenchOptions {
     at::ScalarType dtype = at::kBFloat16;
     at::Device device = at::kCPU;
     int profileIterations = 0; // > 0: after the timing, that many decodes under the profiler → result["profile"]
-    bool autotuneConvolutions = false; // cuDNN measures conv algorithms per shape (compile.models ∋ vae on CUDA)
+    // The compiled VAE (compilesVae: compile.models ∋ vae on CUDA): cuDNN measures conv algorithms per shape and the
+    // norms run through kernels::vaeRmsNormSilu (its eager twin under DITSTUDIO_DISABLE_FUSION=1).
+    bool compiled = false;
 };
 
 // Throws ConfigError for frames that are not 4k+1 or sizes that are not positive multiples of 8.

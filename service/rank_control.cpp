@@ -122,6 +122,7 @@ nlohmann::json broadcastJson(parallel::Communicator& world, const nlohmann::json
 
 struct WarmGenerator {
     Generator::DiTCompiler compiler; // installed on every generator this rank loads
+    VaeNormOp vaeNormOp;             // likewise
     std::string model;
     at::ScalarType dtype = at::kFloat;
     std::unique_ptr<Generator> generator;
@@ -176,6 +177,7 @@ void runJob(parallel::RankSession& session, ControlChannel* channel, const nlohm
             warm.groups.reset();
             warm.generator = std::make_unique<Generator>(model, device, dtype);
             warm.generator->setDiTCompiler(warm.compiler);
+            warm.generator->setVaeNormOp(warm.vaeNormOp);
             warm.model = model;
             warm.dtype = dtype;
             if (worldSize > 1) {
@@ -310,10 +312,11 @@ bool isServingWorker() {
     return path && *path;
 }
 
-int serveWorker(parallel::RankSession& session, Generator::DiTCompiler compiler) {
+int serveWorker(parallel::RankSession& session, Generator::DiTCompiler compiler, VaeNormOp vaeNormOp) {
     const auto& env = session.environment();
     WarmGenerator warm;
     warm.compiler = std::move(compiler);
+    warm.vaeNormOp = std::move(vaeNormOp);
     std::unique_ptr<ControlChannel> channel;
     try {
         if (session.isLeader()) {

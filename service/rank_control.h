@@ -21,7 +21,8 @@ bool isServingWorker();
 // Serves jobs until the worker sends shutdown or closes the channel. Returns the process exit code
 // (parallel::kRankExitOk, or kRankExitError after a failure that leaves a multi-rank group out of step).
 // Exceptions stay inside: a job's error becomes a "failed" message.
-// `compiler` applies each job's compile settings to the DiT (Generator::setDiTCompiler).
-int serveWorker(parallel::RankSession& session, Generator::DiTCompiler compiler);
+// `compiler` applies each job's compile settings to the DiT (Generator::setDiTCompiler); `vaeNormOp` is the fused VAE
+// norm of jobs that compile the VAE (Generator::setVaeNormOp).
+int serveWorker(parallel::RankSession& session, Generator::DiTCompiler compiler, VaeNormOp vaeNormOp);
 
 } // namespace ditstudio::service

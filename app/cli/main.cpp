@@ -16,6 +16,7 @@
 #include "kernels/compile_settings.h"
 #include "kernels/bench_profile.h"
 #include "kernels/dit_bench.h"
+#include "kernels/fused_ops.h"
 #include "kernels/vae_bench.h"
 #include "kernels/kernel_check.h"
 
@@ -272,7 +273,7 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
     }
     try {
         // --compile MODE --compile-models vae: the decode as generation runs it with those settings.
-        options.autotuneConvolutions = tunesVaeConvolutions(compile.settings(), options.device);
+        options.compiled = compilesVae(compile.settings(), options.device);
         profile.check();
         options.profileIterations = profile.benchIterations();
         reportBench(kernels::runVaeDecodeBench(options), profile, jsonPath);
@@ -619,6 +620,7 @@ static int runGenerate(const GenerateArgs& a) {
         options.compiler = [](WanDiT& dit, const CompileSettings& compile) {
             return kernels::compileDiT(dit, compile).summary;
         };
+        options.vaeNormOp = kernels::vaeRmsNormSilu;
         const auto r = runInlineJob(settings, options);
         std::cout << "wrote " << r.output.string() << " (" << r.frameCount << " frames, " << r.width << "x" << r.height
                   << ", " << r.codec << ", seed " << r.generation.seed << ")\n";

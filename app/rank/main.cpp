@@ -11,6 +11,7 @@
 #include "core/verify/golden.h"
 #include "kernels/compile.h"
 #include "kernels/dit_bench.h"
+#include "kernels/fused_ops.h"
 #include "parallel/rank_session.h"
 #include "parallel/selftest.h"
 #include "parallel/usp_bench.h"
@@ -142,7 +143,7 @@ int main(int argc, char** argv) {
     try {
         RankSession session(RankEnvironment::fromEnvironment());
         if (service::isServingWorker()) { // launched by ditstudio-worker: serve its jobs (service/rank_control.h)
-            return service::serveWorker(session, compileDiTSummary);
+            return service::serveWorker(session, compileDiTSummary, kernels::vaeRmsNormSilu);
         }
         if (selftestMode) {
             return selftest(session, loopSeconds);

@@ -113,7 +113,9 @@ void Generator::applyCompile(const CompileSettings& settings) {
     appliedCompile_ = settings;
 }
 
-bool tunesVaeConvolutions(const CompileSettings& settings, at::Device device) {
+void Generator::setVaeNormOp(VaeNormOp fused) { vaeNormOp_ = std::move(fused); }
+
+bool compilesVae(const CompileSettings& settings, at::Device device) {
     return device.is_cuda() && settings.mode != CompileMode::None &&
            std::find(settings.models.begin(), settings.models.end(), "vae") != settings.models.end();
 }
@@ -223,7 +225,9 @@ GenerationResult Generator::runStages(const GenerationSettings& settings, const 
     timed("decode", [&] {
         outOfMemoryAtFaultPoint("decode", m.device.str(), settings.numFrames);
         c10::InferenceMode inference;
-        const ConvolutionAutotuneScope tuned(tunesVaeConvolutions(settings.compile, m.device));
+        const bool compiledVae = compilesVae(settings.compile, m.device);
+        const ConvolutionAutotuneScope tuned(compiledVae);
+        m.vae->setNormOp(compiledVae ? vaeNormOp_ : VaeNormOp{});
         at::Tensor z = result.latents.to(m.device, m.dtype);
         at::Tensor video;
         if (settings.vae.tiled) {

@@ -3,6 +3,7 @@
 // caller's (the worker or the CLI writes outputs). Stages are reported by name: "load", "encode", "denoise",
 // "decode".
 #pragma once
+#include "core/models/wan_vae.h"
 #include "core/presets/generation_settings.h"
 #include "core/runtime/pipeline.h"
 
@@ -63,6 +64,11 @@ public:
     using DiTCompiler = std::function<std::string(WanDiT& dit, const CompileSettings& settings)>;
     void setDiTCompiler(DiTCompiler compiler);
 
+    // The fused VAE norm (+SiLU) the decode runs while a request compiles the VAE (compilesVae); the programs that
+    // link the kernels install kernels::vaeRmsNormSilu. Without one, such a decode runs its norms eagerly (its
+    // convolutions are still autotuned); requests that do not compile the VAE always do.
+    void setVaeNormOp(VaeNormOp fused);
+
     // The latent-to-RGB projection of this model (16×3 + 3), for live previews.
     const at::Tensor& previewFactors() const;
     const at::Tensor& previewBias() const;
@@ -81,11 +87,13 @@ private:
     VelocityFactory velocityFactory_;
     DiTCompiler compiler_;
     std::optional<CompileSettings> appliedCompile_; // what the DiT runs now (nullopt: eager, as loaded)
+    VaeNormOp vaeNormOp_;                           // empty: none installed
 };
 
-// compile.models holding "vae" with a compiling mode, on CUDA: the VAE's convolutions are autotuned, i.e. cuDNN
-// measures its algorithms for each new shape (its benchmark mode) and keeps the fastest for the process.
-bool tunesVaeConvolutions(const CompileSettings& settings, at::Device device);
+// compile.models holding "vae" with a compiling mode, on CUDA: the decode autotunes the VAE's convolutions (cuDNN
+// measures its algorithms for each new shape, its benchmark mode, and keeps the fastest for the process) and runs
+// its norms through the fused op the program installed (Generator::setVaeNormOp).
+bool compilesVae(const CompileSettings& settings, at::Device device);
 
 // Turns cuDNN's per-shape algorithm measurement on for its lifetime when `enable`, then restores the setting.
 class ConvolutionAutotuneScope {

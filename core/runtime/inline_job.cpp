@@ -59,6 +59,7 @@ InlineJobResult runInlineJob(const GenerationSettings& settings, const InlineJob
     const auto loadStart = std::chrono::steady_clock::now();
     Generator generator(options.modelDir, device, dtype);
     generator.setDiTCompiler(options.compiler);
+    generator.setVaeNormOp(options.vaeNormOp);
     const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
 
     std::unique_ptr<ProgressBar> bar;

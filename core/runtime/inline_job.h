@@ -16,6 +16,7 @@ struct InlineJobOptions {
     bool progressBar = true;      // a terminal bar (plain lines when stderr is not a terminal)
     bool saveLatents = true;      // <output>.latents.safetensors next to the output
     Generator::DiTCompiler compiler; // applies settings.compile (see Generator::setDiTCompiler); none: eager only
+    VaeNormOp vaeNormOp;             // the fused VAE norm of a compiled VAE (see Generator::setVaeNormOp)
 };
 
 struct InlineJobResult {

@@ -62,12 +62,15 @@ class BenchesTest : public QObject {
 private slots:
     void vaeDecodeReportsTheVideoItDecoded_data() {
         QTest::addColumn<bool>("tiled");
-        QTest::newRow("streaming") << false;
-        QTest::newRow("tiled") << true;
+        QTest::addColumn<bool>("compiled");
+        QTest::newRow("streaming") << false << false;
+        QTest::newRow("tiled") << true << false;
+        QTest::newRow("streaming, compiled (eager fallbacks on the CPU)") << false << true;
     }
 
     void vaeDecodeReportsTheVideoItDecoded() {
         QFETCH(bool, tiled);
+        QFETCH(bool, compiled);
         VaeBenchOptions o;
         o.frames = 5;
         o.height = 48;
@@ -75,6 +78,7 @@ private slots:
         o.dtype = at::kFloat;
         o.iterations = 1;
         o.tiled = tiled;
+        o.compiled = compiled;
         o.tiles = {4, 6, 2, 4}; // 2×2 overlapping tiles at 6×8 latents
         const auto r = runVaeDecodeBench(o);
         QCOMPARE(r["output_shape"], nlohmann::json({1, 3, 5, 48, 64}));
@@ -85,6 +89,8 @@ private slots:
         QVERIFY(r["first_call_s"].get<double>() > 0);
         QCOMPARE(r["tiled"].get<bool>(), tiled);
         QCOMPARE(r.contains("tiles"), tiled);
+        QCOMPARE(r["conv_autotune"].get<bool>(), compiled);
+        QVERIFY(!r["fused_norm"].get<bool>()); // CPU: the norms take their eager twin
         QVERIFY(!r.contains("peak_mem_GiB")); // CPU: no allocator statistics
     }
 
@@ -123,6 +129,10 @@ private slots:
         QTest::newRow("own kernel") << "rmsNormRopeKernel(ditstudio::kernels::RmsNormRopeParams)" << "fused";
         QTest::newRow("own templated kernel")
             << "void gatedResidualKernel<__nv_bfloat16, 8>(ditstudio::kernels::GatedResidualParams)" << "fused";
+        QTest::newRow("own VAE norm kernel")
+            << "void ditstudio::kernels::cuda::vaeNormCachedKernel<__nv_bfloat16, 2, 8, true>"
+               "(ditstudio::kernels::cuda::VaeNormParams)"
+            << "fused";
         QTest::newRow("memcpy") << "Memcpy HtoD (Pageable -> Device)" << "copy";
         QTest::newRow("cat kernel") << "void at::native::(anonymous namespace)::CatArrayBatchedCopy<float>" << "copy";
         QTest::newRow("cpu cat") << "aten::cat" << "copy";

@@ -168,17 +168,17 @@ private slots:
         QVERIFY(at::equal(again, eager));
     }
 
-    void vaeConvolutionsAreAutotunedOnlyWhenAskedOnCuda() {
+    void vaeIsCompiledOnlyWhenAskedOnCuda() {
         CompileSettings s;
         s.mode = CompileMode::MaxAutotune;
         s.models = {"dit", "vae"};
-        QVERIFY(tunesVaeConvolutions(s, at::Device(at::kCUDA, 0)));
-        QVERIFY(!tunesVaeConvolutions(s, at::kCPU));
+        QVERIFY(compilesVae(s, at::Device(at::kCUDA, 0)));
+        QVERIFY(!compilesVae(s, at::kCPU));
         s.models = {"dit"};
-        QVERIFY(!tunesVaeConvolutions(s, at::Device(at::kCUDA, 0)));
+        QVERIFY(!compilesVae(s, at::Device(at::kCUDA, 0)));
         s.models = {"vae"};
         s.mode = CompileMode::None;
-        QVERIFY(!tunesVaeConvolutions(s, at::Device(at::kCUDA, 0)));
+        QVERIFY(!compilesVae(s, at::Device(at::kCUDA, 0)));
 
         const bool before = at::globalContext().benchmarkCuDNN();
         {
