@@ -45,7 +45,7 @@ CompilePanel::CompilePanel(QWidget* parent) : QWidget(parent) {
     auto* modelsLayout = new QVBoxLayout(models);
     ditCheck_ = new QCheckBox(tr("DiT (the denoiser, ~95 % of the time)"));
     ditCheck_->setObjectName("compileDit");
-    vaeCheck_ = new QCheckBox(tr("VAE decoder (its convolutions autotuned per shape on the GPU; ~4 s once)"));
+    vaeCheck_ = new QCheckBox(tr("VAE decoder (fused norms; convolutions autotuned per shape on the GPU, ~4 s once)"));
     vaeCheck_->setObjectName("compileVae");
     textEncoderCheck_ = new QCheckBox(tr("Text encoder (UMT5; no compiled path yet: runs eagerly)"));
     textEncoderCheck_->setObjectName("compileTextEncoder");
