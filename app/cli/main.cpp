@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <iostream>
@@ -606,6 +607,12 @@ static int runGenerate(const GenerateArgs& a) {
         if (a.applyCompileFlags) {
             a.applyCompileFlags(settings.compile);
             kernels::validateCompileSettings(settings.compile);
+        }
+        if (!a.out.empty()) { // -o clip.gif writes a GIF whatever the preset's export.format says
+            const bool formatSet = std::any_of(a.sets.begin(), a.sets.end(), [](const std::string& assignment) {
+                return assignment.rfind("export.format=", 0) == 0;
+            });
+            settings.exportSettings.format = exportFormatForOutput(a.out, settings.exportSettings.format, formatSet);
         }
         settings.validate();
         if (!a.inlineRun) {

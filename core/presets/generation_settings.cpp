@@ -556,6 +556,28 @@ std::string toString(ExportFormat format) {
     return enumName(kExportFormats, format);
 }
 
+ExportFormat exportFormatForOutput(const std::string& output, ExportFormat configured, bool setExplicitly) {
+    const auto dot = output.find_last_of('.');
+    const auto slash = output.find_last_of('/');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
+        return configured;
+    }
+    std::string extension = output.substr(dot + 1);
+    std::transform(extension.begin(), extension.end(), extension.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (const auto& entry : kExportFormats) {
+        if (entry.value != ExportFormat::PngSequence && extension == entry.name) {
+            if (setExplicitly && entry.value != configured) {
+                throw PresetError("export.format",
+                                  fmt::format("the output {} is a .{} file but export.format is {}", quoted(output),
+                                              extension, toString(configured)));
+            }
+            return entry.value;
+        }
+    }
+    return configured;
+}
+
 namespace presets {
 
 GenerationSettings readSettings(const SettingsNode& root) {

@@ -106,4 +106,9 @@ std::string toString(CompileMode mode);
 const std::vector<std::string>& compileModelNames();
 std::string toString(ExportFormat format);
 
+// The export format for an output path: its extension's (.mp4, .webm, .gif, any case) when it has one of those,
+// else `configured`. PresetError (key export.format) when the extension and an explicitly set format disagree, so
+// that "-o clip.gif" never writes an MP4 into clip.gif.
+ExportFormat exportFormatForOutput(const std::string& output, ExportFormat configured, bool setExplicitly);
+
 } // namespace ditstudio

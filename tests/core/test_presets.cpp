@@ -143,6 +143,27 @@ private slots:
 
     // --- validation --------------------------------------------------------------------------------------------
 
+    static QString formatFor(const std::string& output, ExportFormat configured, bool setExplicitly) {
+        const ExportFormat f = exportFormatForOutput(output, configured, setExplicitly);
+        return f == ExportFormat::Mp4 ? "Mp4" : f == ExportFormat::WebM ? "WebM" : f == ExportFormat::Gif ? "Gif" : "PngSequence";
+    }
+
+    void outputExtensionChoosesTheExportFormat() {
+        QCOMPARE(formatFor("out/clip.gif", ExportFormat::Mp4, false), QString("Gif"));
+        QCOMPARE(formatFor("clip.WebM", ExportFormat::Mp4, false), QString("WebM"));
+        QCOMPARE(formatFor("clip.mp4", ExportFormat::Gif, false), QString("Mp4"));
+        QCOMPARE(formatFor("frames", ExportFormat::PngSequence, true), QString("PngSequence"));
+        QCOMPARE(formatFor("runs.v2/frames", ExportFormat::Mp4, false), QString("Mp4"));
+        QCOMPARE(formatFor("clip.gif", ExportFormat::Gif, true), QString("Gif"));
+        try {
+            exportFormatForOutput("clip.gif", ExportFormat::Mp4, true);
+            QFAIL("a .gif output with export.format=mp4 set was accepted");
+        } catch (const PresetError& e) {
+            QCOMPARE(QString::fromStdString(e.key()), QString("export.format"));
+            QVERIFY2(QString(e.what()).contains("'clip.gif' is a .gif file but export.format is mp4"), e.what());
+        }
+    }
+
     void invalidPresetIsRejectedWithLocation_data() {
         QTest::addColumn<QString>("yaml");
         QTest::addColumn<QString>("key");
