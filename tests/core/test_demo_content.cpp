@@ -66,17 +66,19 @@ private slots:
         }
     }
 
-    // Chance is 1/4 for colour and direction, 1/3 for shape. The shipped model (resources/demo-model, trained for
-    // 12,328 DiT steps) draws the colour and the direction (12/12 each) but not yet the shape: circles and squares
-    // come out as the same blob, its VAE keeps them apart (ditstudio-train --evaluate: 9/9 through the round trip)
-    // but the DiT does not read the shape word yet (issue #9). The shape row is an expected failure; once a model
+    // Chance is 1/4 for colour and direction, 1/3 for shape. The shipped model (resources/demo-model, 16,360 DiT
+    // steps, its text encoder trained with the DiT for the last 4,032) draws the colour and the direction (12/12
+    // each) and the shape only a little above chance (5/9): most objects still come out as blobs; its VAE keeps the
+    // shapes apart (ditstudio-train --evaluate: 9/9 through the round trip), the DiT has not learnt them (issue #9).
+    // "shape above chance" guards what it does; "shape" is issue #9's bar, an expected failure — once a model
     // passes it, XPASS fails this test so that the expectation is raised with the model.
     void demoModelDrawsThePrompt_data() {
         QTest::addColumn<QString>("property");
         QTest::addColumn<double>("required");
         QTest::newRow("colour") << "colour" << 0.75;
         QTest::newRow("direction") << "direction" << 0.75;
-        QTest::newRow("shape") << "shape" << 0.6;
+        QTest::newRow("shape above chance") << "shape" << 0.44;
+        QTest::newRow("shape") << "shape" << 0.75;
     }
 
     void demoModelDrawsThePrompt() {
