@@ -191,17 +191,7 @@ VideoExportResult exportVideo(const at::Tensor& framesIn, const fs::path& output
                                       output.string(), formatName(options.format), plan.encoder, av_version_info(),
                                       LIBAVCODEC_IDENT));
     }
-    std::error_code ec;
-    if (options.format == ExportFormat::PngSequence && fs::exists(output, ec)) {
-        throw ExportError(fmt::format("{}: already exists; a PNG sequence is written to a new folder", output.string()));
-    }
-    if (fs::is_directory(output, ec) && options.format != ExportFormat::PngSequence) {
-        throw ExportError(fmt::format("{}: is a folder, expected a file name", output.string()));
-    }
-    const fs::path parent = output.parent_path().empty() ? fs::path(".") : output.parent_path();
-    if (!fs::is_directory(parent, ec)) {
-        throw ExportError(fmt::format("{}: the folder {} does not exist", output.string(), parent.string()));
-    }
+    checkExportTarget(output, options.format);
 
     int64_t encodedHeight = height, encodedWidth = width;
     if (plan.pixelFormat == AV_PIX_FMT_YUV420P && (height % 2 != 0 || width % 2 != 0)) {
@@ -214,6 +204,7 @@ VideoExportResult exportVideo(const at::Tensor& framesIn, const fs::path& output
     AtomicOutput atomic(output);
     std::string target = atomic.temporary().string();
     if (options.format == ExportFormat::PngSequence) {
+        std::error_code ec;
         if (!fs::create_directory(atomic.temporary(), ec)) {
             throw ExportError(fmt::format("{}: cannot create the folder: {}", output.string(), ec.message()));
         }

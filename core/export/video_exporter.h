@@ -37,6 +37,11 @@ struct VideoExportResult {
 VideoExportResult exportVideo(const at::Tensor& frames, const std::filesystem::path& output,
                               const VideoExportOptions& options);
 
+// Whether `output` can take an export of `format`, before any work is done: ExportError naming the path for an
+// existing folder where a file is expected ("clips/"), an existing path where a new PNG folder is expected, or a
+// missing parent folder. exportVideo checks the same.
+void checkExportTarget(const std::filesystem::path& output, ExportFormat format);
+
 // ".mp4", ".webm", ".gif", "" (a PNG sequence is a folder).
 std::string defaultExtension(ExportFormat format);
 std::string formatName(ExportFormat format); // mp4, webm, gif, png

@@ -55,6 +55,7 @@ InlineJobResult runInlineJob(const GenerationSettings& settings, const InlineJob
     if (output.has_parent_path()) {
         fs::create_directories(output.parent_path());
     }
+    checkExportTarget(output, settings.exportSettings.format); // before the model loads: a bad path costs nothing
 
     const auto loadStart = std::chrono::steady_clock::now();
     Generator generator(options.modelDir, device, dtype);

@@ -222,6 +222,26 @@ private slots:
         }
     }
 
+    void badTargetsAreRefusedBeforeAnyWork() {
+        QTemporaryDir dir;
+        const fs::path root(dir.path().toStdString());
+        const auto refused = [](const fs::path& path, ExportFormat format, const char* expected) {
+            try {
+                checkExportTarget(path, format);
+                QFAIL(qPrintable(QString("%1 was accepted").arg(QString::fromStdString(path.string()))));
+            } catch (const ExportError& e) {
+                QVERIFY2(std::string(e.what()).find(expected) != std::string::npos, e.what());
+            }
+        };
+        refused(root, ExportFormat::Mp4, "is a folder, expected a file name");
+        refused(fs::path(root.string() + "/"), ExportFormat::Gif, "is a folder, expected a file name");
+        refused(root, ExportFormat::PngSequence, "already exists; a PNG sequence is written to a new folder");
+        refused(root / "missing" / "clip.mp4", ExportFormat::Mp4, "does not exist");
+        checkExportTarget(root / "clip.mp4", ExportFormat::Mp4);
+        checkExportTarget(root / "frames", ExportFormat::PngSequence);
+        QVERIFY(folderEntries(root.string()).empty());
+    }
+
     void unwritableFolderLeavesNoFile_data() {
         QTest::addColumn<ExportFormat>("format");
         QTest::newRow("mp4") << ExportFormat::Mp4;
