@@ -113,6 +113,12 @@ GenerationSettings trickyStrings() {
 
 } // namespace
 
+namespace {
+QString formatFor(const std::string& output, ExportFormat configured, bool setExplicitly) {
+    return QString::fromStdString(toString(exportFormatForOutput(output, configured, setExplicitly)));
+}
+} // namespace
+
 class PresetsTest : public QObject {
     Q_OBJECT
 
@@ -143,18 +149,13 @@ private slots:
 
     // --- validation --------------------------------------------------------------------------------------------
 
-    static QString formatFor(const std::string& output, ExportFormat configured, bool setExplicitly) {
-        const ExportFormat f = exportFormatForOutput(output, configured, setExplicitly);
-        return f == ExportFormat::Mp4 ? "Mp4" : f == ExportFormat::WebM ? "WebM" : f == ExportFormat::Gif ? "Gif" : "PngSequence";
-    }
-
     void outputExtensionChoosesTheExportFormat() {
-        QCOMPARE(formatFor("out/clip.gif", ExportFormat::Mp4, false), QString("Gif"));
-        QCOMPARE(formatFor("clip.WebM", ExportFormat::Mp4, false), QString("WebM"));
-        QCOMPARE(formatFor("clip.mp4", ExportFormat::Gif, false), QString("Mp4"));
-        QCOMPARE(formatFor("frames", ExportFormat::PngSequence, true), QString("PngSequence"));
-        QCOMPARE(formatFor("runs.v2/frames", ExportFormat::Mp4, false), QString("Mp4"));
-        QCOMPARE(formatFor("clip.gif", ExportFormat::Gif, true), QString("Gif"));
+        QCOMPARE(formatFor("out/clip.gif", ExportFormat::Mp4, false), QString("gif"));
+        QCOMPARE(formatFor("clip.WebM", ExportFormat::Mp4, false), QString("webm"));
+        QCOMPARE(formatFor("clip.mp4", ExportFormat::Gif, false), QString("mp4"));
+        QCOMPARE(formatFor("frames", ExportFormat::PngSequence, true), QString("png"));
+        QCOMPARE(formatFor("runs.v2/frames", ExportFormat::Mp4, false), QString("mp4"));
+        QCOMPARE(formatFor("clip.gif", ExportFormat::Gif, true), QString("gif"));
         try {
             exportFormatForOutput("clip.gif", ExportFormat::Mp4, true);
             QFAIL("a .gif output with export.format=mp4 set was accepted");
