@@ -23,9 +23,10 @@ struct DemoTrainSettings {
     uint64_t seed = 1;
     int64_t frames = 17, height = 128, width = 128;
     int64_t vocabSize = 160;
-    // Context length of the pipeline (the manifest's text_length; padded rows are zero). Wan's 512 leaves ~490 zero
-    // rows beside a demo caption's ~25, and every cross-attention query must out-weigh them to read one word.
-    int64_t textLength = 512;
+    // Context length of the pipeline (the manifest's text_length; padded rows are zero). Wan's 512 would leave ~490
+    // zero rows beside a demo caption's ~25 (at most 52 tokens), which every cross-attention query must out-weigh to
+    // read one word; 64 also makes a DiT step 1.65× faster.
+    int64_t textLength = 64;
     int64_t vaeDim = 12;
     int64_t vaeSteps = 1500, vaeBatch = 4;
     double vaeLr = 1e-3;
@@ -41,7 +42,7 @@ struct DemoTrainSettings {
     // > 0: the text encoder trains with the DiT at this learning rate (same schedule); 0: it stays frozen. A frozen
     // random encoder mixes every caption token into every output row, and the DiT learns words that change many
     // rows (colour, motion) long before a word that changes one (the shape).
-    double textEncoderLr = 0;
+    double textEncoderLr = 1e-3;
     double captionDropout = 0.1;  // share of samples trained with the empty prompt (for guidance)
     // Latent positions of objects (and the ring around them, where their outline is decided) weigh this much in
     // the DiT's velocity loss: objects cover a few percent of a clip, and a DiT that draws them as blobs is

@@ -34,6 +34,7 @@ DemoTrainSettings tinySettings(const fs::path& out) {
     s.datasetClips = 16;
     s.ditSteps = 3;
     s.ditBatch = 4;
+    s.textEncoderLr = 0; // frozen here; the continuation below trains it
     s.dit.numLayers = 1;
     s.dit.dim = 64;
     s.dit.ffnDim = 256;
@@ -108,8 +109,9 @@ private slots:
 
         // --text-encoder-lr: the encoder trains with the DiT; the saved one differs from the frozen one, says how
         // many steps it trained, and the folder still generates with it.
-        const at::Tensor frozenEmbedding =
-            io::SafetensorsFile::open(out / "text_encoder.safetensors").tensor("token_embedding.weight").clone();
+        const auto frozen = io::SafetensorsFile::open(out / "text_encoder.safetensors");
+        QVERIFY(!frozen.metadata().count("trained_with_dit_steps")); // a frozen encoder's file is left as created
+        const at::Tensor frozenEmbedding = frozen.tensor("token_embedding.weight").clone();
         prepareDiTContinuation(out);
         more.textEncoderLr = 1e-2;
         trainDemoModel(more);
