@@ -17,6 +17,7 @@
 #include "kernels/bench_profile.h"
 #include "kernels/dit_bench.h"
 #include "kernels/fused_ops.h"
+#include "kernels/t2v_bench.h"
 #include "kernels/vae_bench.h"
 #include "kernels/kernel_check.h"
 
@@ -278,6 +279,55 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
         profile.check();
         options.profileIterations = profile.benchIterations();
         reportBench(kernels::runVaeDecodeBench(options), profile, jsonPath);
+        return 0;
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    } catch (const c10::Error& e) {
+        std::cerr << "error: " << e.what_without_backtrace() << "\n";
+        return 2;
+    }
+}
+
+// bench --t2v: whole generations with a model folder (default: the demo model) and its preset, as JSON. The bench's
+// --frames/--height/--width/--steps/--compile* override the preset's only where given.
+struct T2VBenchArgs {
+    std::string model, preset;
+    int64_t steps = 0;               // 0: the preset's
+    bool shapeGiven = false, compileGiven = false;
+};
+
+static int runT2VBench(const T2VBenchArgs& a, const kernels::DiTBenchOptions& shape, const std::string& device,
+                       const std::string& dtype, const CompileFlags& compile, const std::string& jsonPath) {
+    kernels::T2VBenchOptions options;
+    if (!pickBenchDevice(device, options.device)) {
+        return 2;
+    }
+    try {
+        options.modelDir = a.model.empty() ? defaultModelDir() : std::filesystem::path(a.model);
+        if (options.modelDir.empty()) {
+            throw ConfigError("bench --t2v: no --model given and no demo model found (resources/demo-model)");
+        }
+        PresetStore store(PresetStore::defaultBuiltinDir(), PresetStore::defaultUserDir());
+        GenerationSettings settings = store.load(a.preset.empty() ? defaultPresetOf(options.modelDir) : a.preset);
+        settings.prompt = "a red circle moving left on a blue background";
+        if (a.shapeGiven) {
+            settings.numFrames = shape.frames;
+            settings.height = shape.height;
+            settings.width = shape.width;
+        }
+        if (a.steps > 0) {
+            settings.steps = a.steps;
+        }
+        if (a.compileGiven) {
+            settings.compile = compile.settings();
+        }
+        settings.validate();
+        options.settings = settings;
+        options.dtype = options.device.is_cpu() || dtype == "float32" ? at::kFloat : at::kBFloat16;
+        options.iterations = shape.iterations;
+        options.warmup = shape.warmup;
+        reportBench(kernels::runT2VBench(options), ProfileFlags{}, jsonPath);
         return 0;
     } catch (const Error& e) {
         std::cerr << "error: " << e.what() << "\n";
@@ -699,7 +749,7 @@ int main(int argc, char** argv) {
         }
     };
 
-    auto* bench = app.add_subcommand("bench", "Time one DiT forward at a real config with random weights");
+    auto* bench = app.add_subcommand("bench", "Time a DiT forward or a VAE decode (random weights at a real config), or whole generations (--t2v)");
     kernels::DiTBenchOptions benchOptions;
     std::string benchDevice = "cuda", benchDtype = "bfloat16", benchJson;
     bool checkKernels = false;
@@ -719,6 +769,15 @@ int main(int argc, char** argv) {
     bool vaeDecode = false, vaeTiled = false;
     bench->add_flag("--vae-decode", vaeDecode, "Instead: the Wan 2.1 VAE decode of one video (random weights)");
     bench->add_flag("--vae-tiled", vaeTiled, "With --vae-decode: the tiled decode (tiles 30x52 every 15x26 latents)");
+    bool t2v = false;
+    T2VBenchArgs t2vArgs;
+    bench->add_flag("--t2v", t2v, "Instead: whole generations (encode, denoise, decode) with a model folder and preset")
+        ->excludes("--vae-decode")
+        ->excludes("--check-kernels");
+    bench->add_option("--model", t2vArgs.model, "With --t2v: the model folder (default: the embedded demo model)");
+    bench->add_option("--preset", t2vArgs.preset, "With --t2v: preset name or YAML file (default: the model's)");
+    bench->add_option("--steps", t2vArgs.steps, "With --t2v: denoising steps (default: the preset's)")
+        ->check(CLI::PositiveNumber);
     ProfileFlags benchProfile;
     auto* profileOption = bench->add_option("--profile", benchProfile.path,
                                             "After the timing, profile the forward per kernel: JSON to this file, "
@@ -820,6 +879,24 @@ int main(int argc, char** argv) {
     }
     if (*bench) {
         benchProfile.isRequested = profileOption->count() > 0;
+        if (t2v) {
+            if (profileOption->count() > 0) {
+                std::cerr << "error: bench --t2v does not take --profile (profile a --model-config forward or "
+                             "--vae-decode)\n";
+                return 2;
+            }
+            t2vArgs.shapeGiven = bench->get_option("--frames")->count() + bench->get_option("--height")->count() +
+                                     bench->get_option("--width")->count() > 0;
+            t2vArgs.compileGiven = bench->get_option("--compile")->count() + bench->get_option("--compile-models")->count() +
+                                       bench->get_option("--compile-fullgraph")->count() > 0;
+            if (t2vArgs.shapeGiven && (bench->get_option("--frames")->count() == 0 ||
+                                       bench->get_option("--height")->count() == 0 ||
+                                       bench->get_option("--width")->count() == 0)) {
+                std::cerr << "error: bench --t2v: give --frames, --height and --width together (or none: the preset's)\n";
+                return 2;
+            }
+            return runT2VBench(t2vArgs, benchOptions, benchDevice, benchDtype, benchCompile, benchJson);
+        }
         if (vaeDecode) {
             return runVaeBench(benchOptions, vaeTiled, benchDevice, benchDtype, benchCompile, benchJson, benchProfile);
         }

@@ -2,9 +2,12 @@
 // machine, docs/performance.md), and bad sizes are refused naming the setting. The per-kernel profile
 // (kernels/bench_profile.h) is checked on a few ATen ops, then through `ditstudio-cli bench --profile` on one layer
 // of the 1.3B config, as a user runs it.
+#include "core/presets/preset_store.h"
+#include "core/runtime/model_locator.h"
 #include "core/util/error.h"
 #include "core/util/json_file.h"
 #include "kernels/bench_profile.h"
+#include "kernels/t2v_bench.h"
 #include "kernels/vae_bench.h"
 
 #include <QtTest/QtTest>
@@ -111,6 +114,34 @@ private slots:
         } catch (const ConfigError& e) {
             QVERIFY2(QString(e.what()).contains("width 60 must be positive multiples of 8"), e.what());
         }
+    }
+
+    // Whole generations with the demo model at a toy size: every stage timed for every call, the frames asked for.
+    void t2vTimesWholeGenerationsPerStage() {
+        T2VBenchOptions o;
+        o.modelDir = defaultModelDir();
+        QVERIFY2(!o.modelDir.empty(), "the demo model (resources/demo-model) was not found");
+        o.settings = PresetStore(PresetStore::defaultBuiltinDir(), {}).load("demo-cpu");
+        o.settings.prompt = "a red circle moving left";
+        o.settings.numFrames = 5;
+        o.settings.height = o.settings.width = 32;
+        o.settings.steps = 2;
+        o.iterations = 2;
+        o.warmup = 1;
+        const auto r = runT2VBench(o);
+        QCOMPARE(QString::fromStdString(r.at("bench").get<std::string>()), QString("t2v"));
+        QCOMPARE(r.at("output_frames").get<std::vector<int64_t>>(), (std::vector<int64_t>{5, 32, 32, 3}));
+        QCOMPARE(r.at("all_s").size(), size_t(2));
+        for (const char* stage : {"encode", "denoise", "decode"}) {
+            QVERIFY2(r.at("stage_median_s").at(stage).get<double>() > 0, stage);
+            QVERIFY2(r.at("first_call_stages_s").at(stage).get<double>() > 0, stage);
+        }
+        const double denoise = r.at("stage_median_s").at("denoise").get<double>();
+        QVERIFY(std::abs(r.at("denoise_step_median_s").get<double>() - denoise / 2) < 1e-12);
+        QVERIFY(r.at("median_s").get<double>() >= denoise);
+        QVERIFY(r.at("load_s").get<double>() > 0);
+        o.iterations = 0;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, runT2VBench(o));
     }
 
     void profileCategoriesFollowTheNameTable_data() {
