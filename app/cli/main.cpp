@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <iostream>
 #include <thread>
@@ -219,13 +220,26 @@ static void reportBench(nlohmann::json result, const ProfileFlags& profile, cons
     }
 }
 
+// Runs a bench body; our errors and LibTorch's become "error: …" and exit status 2.
+static int guardedBench(const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 2;
+    } catch (const c10::Error& e) {
+        std::cerr << "error: " << e.what_without_backtrace() << "\n";
+        return 2;
+    }
+}
+
 static int runBench(kernels::DiTBenchOptions options, const std::string& device, const std::string& dtype,
                     const CompileFlags& compileFlags, const std::string& jsonPath, bool checkKernels,
                     const ProfileFlags& profile) {
     if (!pickBenchDevice(device, options.device)) {
         return 2;
     }
-    try {
+    return guardedBench([&] {
         profile.check();
         options.profileIterations = profile.benchIterations();
         options.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
@@ -249,13 +263,7 @@ static int runBench(kernels::DiTBenchOptions options, const std::string& device,
         }
         reportBench(kernels::runDiTBench(options), profile, jsonPath);
         return 0;
-    } catch (const Error& e) {
-        std::cerr << "error: " << e.what() << "\n";
-        return 2;
-    } catch (const c10::Error& e) {
-        std::cerr << "error: " << e.what_without_backtrace() << "\n";
-        return 2;
-    }
+    });
 }
 
 // bench --vae-decode: the VAE decode of one video (kernels/vae_bench.h), as JSON.
@@ -273,20 +281,14 @@ static int runVaeBench(const kernels::DiTBenchOptions& shape, bool tiled, const 
     if (!pickBenchDevice(device, options.device)) {
         return 2;
     }
-    try {
+    return guardedBench([&] {
         // --compile MODE --compile-models vae: the decode as generation runs it with those settings.
         options.compiled = compilesVae(compile.settings(), options.device);
         profile.check();
         options.profileIterations = profile.benchIterations();
         reportBench(kernels::runVaeDecodeBench(options), profile, jsonPath);
         return 0;
-    } catch (const Error& e) {
-        std::cerr << "error: " << e.what() << "\n";
-        return 2;
-    } catch (const c10::Error& e) {
-        std::cerr << "error: " << e.what_without_backtrace() << "\n";
-        return 2;
-    }
+    });
 }
 
 // bench --t2v: whole generations with a model folder (default: the demo model) and its preset, as JSON. The bench's
@@ -303,7 +305,7 @@ static int runT2VBench(const T2VBenchArgs& a, const kernels::DiTBenchOptions& sh
     if (!pickBenchDevice(device, options.device)) {
         return 2;
     }
-    try {
+    return guardedBench([&] {
         options.modelDir = a.model.empty() ? defaultModelDir() : std::filesystem::path(a.model);
         if (options.modelDir.empty()) {
             throw ConfigError("bench --t2v: no --model given and no demo model found (resources/demo-model)");
@@ -329,13 +331,7 @@ static int runT2VBench(const T2VBenchArgs& a, const kernels::DiTBenchOptions& sh
         options.warmup = shape.warmup;
         reportBench(kernels::runT2VBench(options), ProfileFlags{}, jsonPath);
         return 0;
-    } catch (const Error& e) {
-        std::cerr << "error: " << e.what() << "\n";
-        return 2;
-    } catch (const c10::Error& e) {
-        std::cerr << "error: " << e.what_without_backtrace() << "\n";
-        return 2;
-    }
+    });
 }
 
 // bench-usp: one CFG denoising step on a rank group (parallel/usp_bench.h); rank 0's result as a line and JSON.
