@@ -50,10 +50,13 @@ RepeatedTiming timeRepeated(at::Device device, int warmup, int iterations, const
         call();
         t.seconds.push_back(nowSeconds() - t1);
     }
-    std::vector<double> sorted = t.seconds;
-    std::sort(sorted.begin(), sorted.end());
-    t.median = sorted.empty() ? 0 : sorted[sorted.size() / 2];
+    t.median = medianOf(t.seconds);
     return t;
+}
+
+double medianOf(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values.empty() ? 0 : values[values.size() / 2];
 }
 
 std::optional<double> peakMemoryGiB(at::Device device) {

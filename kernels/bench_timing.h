@@ -17,6 +17,9 @@ struct RepeatedTiming {
     double median = 0;
 };
 
+// The median the benches report: the upper middle value of an even count; 0 for none.
+double medianOf(std::vector<double> values);
+
 RepeatedTiming timeRepeated(at::Device device, int warmup, int iterations, const std::function<void()>& call);
 std::optional<double> peakMemoryGiB(at::Device device); // nullopt on a CPU
 std::string deviceName(at::Device device);              // the GPU's name, else "cpu"

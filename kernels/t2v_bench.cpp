@@ -9,19 +9,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include <algorithm>
 
 namespace ditstudio::kernels {
-
-namespace {
-
-// The same median as timeRepeated's (the upper one of an even count), so that stages and total agree.
-double medianOf(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    return values.empty() ? 0 : values[values.size() / 2];
-}
-
-} // namespace
 
 nlohmann::json runT2VBench(const T2VBenchOptions& o) {
     if (o.iterations < 1 || o.warmup < 0) {

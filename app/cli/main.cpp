@@ -326,7 +326,7 @@ static int runT2VBench(const T2VBenchArgs& a, const kernels::DiTBenchOptions& sh
         }
         settings.validate();
         options.settings = settings;
-        options.dtype = options.device.is_cpu() || dtype == "float32" ? at::kFloat : at::kBFloat16;
+        options.dtype = resolveDtype(dtype, options.device); // as generate --inline: float32 on a CPU
         options.iterations = shape.iterations;
         options.warmup = shape.warmup;
         reportBench(kernels::runT2VBench(options), ProfileFlags{}, jsonPath);
