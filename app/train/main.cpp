@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
     app.add_option("--dit-layers", s.dit.numLayers);
     app.add_option("--dit-dim", s.dit.dim);
     app.add_option("--dit-heads", s.dit.numHeads);
+    int64_t ditPatch = s.dit.patchSize[1];
+    app.add_option("--dit-patch", ditPatch,
+                   "Spatial patch of the DiT (Wan: 2; 1 gives every latent pixel its own token, 4x the tokens)")
+        ->check(CLI::Range(1, 4));
     app.add_option("--frames", s.frames);
     app.add_option("--size", s.height, "Height = width of the training clips");
     app.add_option("--commit", s.trainingCommit, "Commit recorded in the manifest");
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
     s.width = s.height;
     s.outDir = out;
     s.dit.ffnDim = 4 * s.dit.dim;
+    s.dit.patchSize = {1, ditPatch, ditPatch};
     spdlog::set_level(spdlog::level::info);
     try {
         if (device == "cuda") {
