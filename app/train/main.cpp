@@ -1,15 +1,65 @@
 // ditstudio-train: trains the embedded demo model (see core/training/demo_trainer.h).
+// With --ranks N the DiT stage is data-parallel: this process runs the stages before the DiT, then launches N copies
+// of itself as a rank group (parallel/launcher.h: one per GPU with --device cuda, NCCL; CPU processes with the
+// CPU transport otherwise) with the same options; each finds DITSTUDIO_RANK set and trains its share.
 #include "core/training/content_probe.h"
 #include "core/training/demo_trainer.h"
 #include "core/util/error.h"
+#include "parallel/launcher.h"
+#include "parallel/rank_session.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+
+namespace {
+
+using namespace ditstudio;
+
+// A rank of a data-parallel group (DITSTUDIO_RANK is set): joins the group and trains the DiT stage.
+int runRank(training::DemoTrainSettings s) {
+    parallel::RankSession session(parallel::RankEnvironment::fromEnvironment());
+    auto& world = session.world();
+    s.device = session.environment().device;
+    s.parallel = {world.rank(), world.size(), [&world](at::Tensor& t) { world.allReduceSum(t); },
+                  [&world](at::Tensor& t) { world.broadcast(t, 0); }};
+    training::trainDemoModel(s);
+    world.barrier(); // nobody leaves while the leader still writes the model
+    return parallel::kRankExitOk;
+}
+
+// The launcher side of --ranks N: the stages before the DiT here, then the rank group for the DiT stage.
+void trainDataParallel(training::DemoTrainSettings s, int ranks, int argc, char** argv) {
+    s.stopBeforeDiT = true;
+    training::trainDemoModel(s);
+    if (std::filesystem::exists(s.outDir / "ditstudio-model.json")) {
+        return; // already complete
+    }
+    parallel::LaunchSpec spec;
+    spec.executable = std::filesystem::read_symlink("/proc/self/exe");
+    spec.arguments.assign(argv + 1, argv + argc);
+    spec.worldSize = ranks;
+    spec.degrees.ulysses = ranks; // the launcher checks degrees against the world; data-parallel ranks ignore them
+    for (int r = 0; r < ranks; ++r) {
+        spec.devices.push_back(s.device.is_cuda() ? "cuda:" + std::to_string(r) : "cpu");
+    }
+    spec.logName = "dit rank";
+    spec.startupTimeout = std::chrono::minutes(5);
+    spec.environment[parallel::env::kCommTimeoutS] = "1800"; // the leader may save a checkpoint while others wait
+    spdlog::info("[dit] data parallel over {} {} ranks", ranks, s.device.is_cuda() ? "GPU" : "CPU");
+    parallel::RankGroup group;
+    group.start(spec);
+    if (group.waitForExit(std::chrono::hours(24 * 365)) != parallel::RankGroup::Outcome::Succeeded) {
+        throw Error("data-parallel DiT training failed: " + group.failureReason());
+    }
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     using namespace ditstudio;
@@ -58,6 +108,11 @@ int main(int argc, char** argv) {
     bool continueDiT = false;
     app.add_flag("--continue-dit", continueDiT,
                  "Train the finished DiT in --out further (a fresh schedule of --dit-steps/--dit-seconds)");
+    int ranks = 1;
+    app.add_option("--ranks", ranks,
+                   "Train the DiT data-parallel over this many processes (one per GPU with --device cuda; "
+                   "--dit-batch is per rank)")
+        ->check(CLI::Range(1, 64));
     int evaluateSeeds = 0;
     app.add_option("--evaluate", evaluateSeeds,
                    "Afterwards, score the model's content (colour, shape, direction) over this many seeds")
@@ -68,6 +123,10 @@ int main(int argc, char** argv) {
     s.dit.ffnDim = 4 * s.dit.dim;
     s.dit.patchSize = {1, ditPatch, ditPatch};
     spdlog::set_level(spdlog::level::info);
+    const bool isRank = std::getenv(parallel::env::kRank) != nullptr;
+    if (isRank) {
+        spdlog::set_pattern("[%l] %v"); // the launcher prefixes the rank and its own time
+    }
     try {
         if (device == "cuda") {
             if (!at::hasCUDA()) {
@@ -78,10 +137,22 @@ int main(int argc, char** argv) {
             at::globalContext().setAllowTF32CuBLAS(true);
             at::globalContext().setAllowTF32CuDNN(true);
         }
+        if (isRank) {
+            return runRank(s);
+        }
         if (continueDiT) {
             training::prepareDiTContinuation(s.outDir);
         }
-        training::trainDemoModel(s);
+        if (ranks > 1) {
+            if (s.device.is_cuda() && ranks > at::getNumGPUs()) {
+                std::cerr << "error: --ranks " << ranks << " with --device cuda, but " << at::getNumGPUs()
+                          << " GPU(s) are visible\n";
+                return 2;
+            }
+            trainDataParallel(s, ranks, argc, argv);
+        } else {
+            training::trainDemoModel(s);
+        }
         if (evaluateSeeds > 0) {
             // The same prompts and measurements as the content test (tests/core/test_demo_content.cpp).
             std::vector<int64_t> seeds;
@@ -101,6 +172,9 @@ int main(int argc, char** argv) {
             report("vae round trip", training::scoreVaeRoundTrip(s.outDir, s.device, seeds));
             report("generated", training::scoreModelContent(s.outDir, s.device, seeds));
         }
+    } catch (const parallel::CommError& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return isRank ? parallel::kRankExitPeerLost : 1;
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 1;

@@ -218,6 +218,32 @@ void progress(const char* stage, int64_t step, int64_t total, double budgetSecon
     spdlog::info("[{}] step {}/{} loss {:.5f} {:.1f} it/s ETA {:.0f}s", stage, step, total, loss, rate, eta);
 }
 
+// Data parallel: the ranks must end with the same weights (they took the same steps from the same start). Each
+// rank's checksum goes into its own slot of a vector summed over the ranks; a rank that differs is an Error.
+void checkRanksAgree(const DataParallel& dp, const std::vector<at::Tensor>& weights, int64_t step) {
+    at::NoGradGuard noGrad;
+    double sum = 0, weighted = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+        const at::Tensor w = weights[i].detach().to(at::kDouble);
+        sum += w.sum().item<double>();
+        weighted += (w.abs() * static_cast<double>(i + 1)).sum().item<double>();
+    }
+    at::Tensor all = at::zeros({dp.worldSize, 2}, weights.front().options().dtype(at::kDouble));
+    all[dp.rank][0] = sum;
+    all[dp.rank][1] = weighted;
+    dp.sumInPlace(all);
+    all = all.cpu();
+    for (int r = 1; r < dp.worldSize; ++r) {
+        if (!at::equal(all[r], all[0])) {
+            throw Error(fmt::format("data-parallel training: after step {} rank {} holds other weights than rank 0 "
+                                    "(checksums {:.17g}/{:.17g} vs {:.17g}/{:.17g})", step, r,
+                                    all[r][0].item<double>(), all[r][1].item<double>(), all[0][0].item<double>(),
+                                    all[0][1].item<double>()));
+        }
+    }
+    spdlog::info("[dit] the {} ranks hold the same weights after step {}", dp.worldSize, step);
+}
+
 } // namespace
 
 void prepareDiTContinuation(const fs::path& outDir) {
@@ -241,6 +267,21 @@ void trainDemoModel(const DemoTrainSettings& s) {
         spdlog::info("[manifest] {} exists: every stage is complete (delete it, or vae/dit, to train again)",
                      (s.outDir / "ditstudio-model.json").string());
         return;
+    }
+    const DataParallel& dp = s.parallel;
+    if (dp.active()) {
+        if (!dp.sumInPlace || !dp.broadcastFromLeader || dp.rank < 0 || dp.rank >= dp.worldSize) {
+            throw ConfigError(fmt::format("data-parallel training: rank {} of {} needs both collectives", dp.rank,
+                                          dp.worldSize));
+        }
+        for (const char* name : {"tokenizer/spiece.model", "text_encoder.safetensors", "vae.safetensors",
+                                 "dataset.safetensors"}) {
+            if (!fs::exists(s.outDir / name)) {
+                throw ConfigError(fmt::format("data-parallel DiT training: {} is missing; the stages before the DiT "
+                                              "run first, in one process (DemoTrainSettings::stopBeforeDiT)",
+                                              (s.outDir / name).string()));
+            }
+        }
     }
     fs::create_directories(s.outDir / "tokenizer");
     fs::create_directories(s.outDir / "curves");
@@ -429,6 +470,11 @@ void trainDemoModel(const DemoTrainSettings& s) {
     const at::Tensor emptyIds = tokenizer.encode("", s.textLength).ids.slice(1, 0, tokenIds.size(1)).to(s.device);
     const at::Tensor emptyMask = at::arange(tokenIds.size(1), tokenIds.options()).lt(1).unsqueeze(0); // [1, Lt]: EOS
 
+    if (s.stopBeforeDiT) {
+        spdlog::info("[dataset] ready: the stages before the DiT are complete in {}", s.outDir.string());
+        return;
+    }
+
     // 6. DiT, flow matching: x_t = (1 − σ)·x0 + σ·ε, target v = ε − x0, t = 1000·σ.
     const fs::path ditFile = s.outDir / "dit.safetensors";
     const fs::path ditCkpt = s.outDir / "dit.ckpt.safetensors";
@@ -496,16 +542,38 @@ void trainDemoModel(const DemoTrainSettings& s) {
             frozenEmpty = encodeCaptions(emptyIds, emptyMask);
         }
 
-        CurveWriter curve(s.outDir / "curves" / "dit_loss.csv", startStep + priorSteps > 0);
+        // Data parallel: every rank starts from the leader's weights and draws batches of its own.
+        std::vector<at::Tensor> synced = params;
+        if (trainText) {
+            synced.insert(synced.end(), t5List.begin(), t5List.end());
+        }
+        if (dp.active()) {
+            at::NoGradGuard noGrad;
+            for (auto& p : synced) {
+                at::Tensor w = p.detach();
+                dp.broadcastFromLeader(w);
+            }
+            at::manual_seed(s.seed * 7919 + 104729 * static_cast<uint64_t>(dp.rank + 1));
+            spdlog::info("[dit] data parallel: rank {} of {}, {} clips per rank and step ({} in all)", dp.rank,
+                         dp.worldSize, s.ditBatch, s.ditBatch * dp.worldSize);
+        }
+        std::optional<CurveWriter> curve;
+        if (dp.isLeader()) {
+            curve.emplace(s.outDir / "curves" / "dit_loss.csv", startStep + priorSteps > 0);
+        }
         const auto start = Clock::now();
         auto opts = at::TensorOptions().device(s.device);
+        // The leader's clock rules the schedule and the time budget, so that every rank sets the same rate.
+        double elapsed = 0, meanLoss = 0;
         int64_t step = startStep;
         for (; step < s.ditSteps; ++step) {
-            if (std::chrono::duration<double>(Clock::now() - start).count() > s.ditSeconds) {
+            if (!dp.active()) {
+                elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+            }
+            if (elapsed > s.ditSeconds) {
                 spdlog::info("[dit] time budget spent at step {}", step);
                 break;
             }
-            const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
             const double schedule =
                 warmupCosine(step, std::max(static_cast<double>(step) / s.ditSteps, elapsed / s.ditSeconds));
             setLearningRate(opt, s.ditLr * schedule);
@@ -534,25 +602,59 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 optText->zero_grad();
             }
             loss.backward();
+            if (dp.active()) {
+                // One all-reduce per step: every gradient, then the loss and the leader's clock.
+                at::NoGradGuard noGrad;
+                std::vector<at::Tensor> parts;
+                for (const auto& p : synced) {
+                    parts.push_back(p.grad().defined() ? p.grad().reshape(-1) : at::zeros({p.numel()}, p.options()));
+                }
+                const double now = dp.isLeader() ? std::chrono::duration<double>(Clock::now() - start).count() : 0;
+                parts.push_back(loss.detach().reshape(1));
+                parts.push_back(at::full({1}, now, loss.options()));
+                at::Tensor flat = at::cat(parts);
+                dp.sumInPlace(flat);
+                flat.div_(dp.worldSize);
+                int64_t offset = 0;
+                for (auto& p : synced) {
+                    at::Tensor g = flat.slice(0, offset, offset + p.numel()).view(p.sizes());
+                    if (p.grad().defined()) {
+                        p.mutable_grad().copy_(g);
+                    } else {
+                        p.mutable_grad() = g.clone();
+                    }
+                    offset += p.numel();
+                }
+                const at::Tensor tail = flat.slice(0, offset).cpu();
+                meanLoss = tail[0].item<double>();
+                elapsed = tail[1].item<double>() * dp.worldSize;
+            }
             torch::nn::utils::clip_grad_norm_(params, 1.0);
             opt.step();
             if (optText) {
                 torch::nn::utils::clip_grad_norm_(t5List, 1.0);
                 optText->step();
             }
-            if (step % 25 == 0 || step + 1 == s.ditSteps) {
-                const double l = loss.item<double>();
-                curve.add(priorSteps + step, l, std::chrono::duration<double>(Clock::now() - start).count());
+            if (dp.isLeader() && (step % 25 == 0 || step + 1 == s.ditSteps)) {
+                const double l = dp.active() ? meanLoss : loss.item<double>(); // the mean over the ranks
+                curve->add(priorSteps + step, l, std::chrono::duration<double>(Clock::now() - start).count());
                 if (step % 200 == 0) {
                     progress("dit", step, s.ditSteps, s.ditSeconds, l, start);
                 }
             }
-            if (step > startStep && step % 1000 == 0) {
+            if (dp.isLeader() && step > startStep && step % 1000 == 0) {
                 if (trainText) { // first: a DiT checkpoint is only resumed together with its text encoder's
                     io::saveSafetensors(t5Ckpt, asList(t5Params), {{"step", std::to_string(step)}});
                 }
                 io::saveSafetensors(ditCkpt, asList(weights),
                                     {{"step", std::to_string(step)}, {"prior_steps", std::to_string(priorSteps)}});
+            }
+        }
+        if (dp.active()) {
+            checkRanksAgree(dp, synced, step);
+            if (!dp.isLeader()) {
+                spdlog::info("[dit] rank {}: {} steps done; the leader saves the model", dp.rank, step);
+                return;
             }
         }
         if (trainText) {

@@ -13,9 +13,25 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace ditstudio::training {
+
+// Data-parallel DiT training: every rank trains on batches of its own, the gradients (of the DiT and of a text
+// encoder that trains with it) are summed over the ranks after every backward, and every rank takes the same
+// optimiser step, so the ranks stay identical (checked when the stage ends: an Error naming the ranks that
+// differ). The leader alone writes files. The callbacks are the caller's communicator (ditstudio-train: NCCL
+// between GPUs, the CPU transport between CPU ranks); core itself knows no transport.
+struct DataParallel {
+    int rank = 0;
+    int worldSize = 1;
+    std::function<void(at::Tensor&)> sumInPlace;          // all-reduce sum, the same bits on every rank
+    std::function<void(at::Tensor&)> broadcastFromLeader; // every rank ends with rank 0's tensor
+
+    bool active() const { return worldSize > 1; }
+    bool isLeader() const { return rank == 0; }
+};
 
 struct DemoTrainSettings {
     std::filesystem::path outDir = "demo-model";
@@ -54,6 +70,10 @@ struct DemoTrainSettings {
     double ditSigmaShift = 3.0;
     WanDiTConfig dit = defaultDiT();
     std::string trainingCommit;   // recorded in the manifest
+    // The DiT stage over several ranks (ditBatch is per rank). Every earlier stage must be complete in outDir:
+    // run them first with stopBeforeDiT (ditstudio-train --ranks does), the ranks only read their files.
+    DataParallel parallel;
+    bool stopBeforeDiT = false;   // stop once the dataset exists (the stages a data-parallel group reads)
 
     static WanDiTConfig defaultDiT();
 };

@@ -5,3 +5,5 @@ ditstudio_test(parallel parallel/test_rank_group.cpp LIBS ditstudio_parallel LAB
 add_dependencies(test_parallel_rank_group ditstudio-rank ditstudio-cli)
 ditstudio_test(parallel parallel/test_usp_bench.cpp LIBS ditstudio_parallel LABELS e2e)
 add_dependencies(test_parallel_usp_bench ditstudio-rank ditstudio-cli)
+ditstudio_test(parallel parallel/test_data_parallel_training.cpp LABELS e2e)
+add_dependencies(test_parallel_data_parallel_training ditstudio-train)

@@ -1,0 +1,131 @@
+// ditstudio-train --ranks 2 on the CPU, as a user runs it: the stages before the DiT in the launching process, then
+// two rank processes (the CPU transport) that train the DiT data-parallel; the ranks end with the same weights, the
+// leader alone writes the model, and the folder is complete. A rank killed mid-training fails the run with the
+// rank named, leaves no DiT behind and keeps the dataset, and the same command afterwards completes.
+#include "core/io/safetensors.h"
+
+#include <QtTest/QtTest>
+
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const QString kTrainExe = QString(DITSTUDIO_BINARY_DIR) + "/app/train/ditstudio-train";
+
+QStringList tinyRun(const QString& out, int ditSteps) {
+    return {"--out", out, "--ranks", "2", "--frames", "5", "--size", "32", "--vae-steps", "2", "--vae-batch", "2",
+            "--vae-crop-size", "16", "--vae-crop-frames", "5", "--clips", "16", "--dit-steps",
+            QString::number(ditSteps), "--dit-batch", "2", "--dit-layers", "1", "--dit-dim", "64", "--dit-heads", "2",
+            "--text-encoder-lr", "1e-3"};
+}
+
+// Child processes of `pid` (the rank processes of a ditstudio-train launcher), from /proc.
+std::vector<pid_t> childrenOf(qint64 pid) {
+    std::vector<pid_t> out;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        std::getline(stat, line);
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) {
+            continue;
+        }
+        std::istringstream rest(line.substr(close + 2));
+        char state = 0;
+        qint64 parent = 0;
+        rest >> state >> parent;
+        if (parent == pid) {
+            out.push_back(static_cast<pid_t>(std::stol(name)));
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+class DataParallelTrainingTest : public QObject {
+    Q_OBJECT
+private slots:
+    void twoRanksTrainOneModel() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        QProcess train;
+        train.setProcessChannelMode(QProcess::MergedChannels);
+        train.start(kTrainExe, tinyRun(dir.path(), 4));
+        QVERIFY(train.waitForFinished(300000));
+        const QString log = QString::fromUtf8(train.readAll());
+        QVERIFY2(train.exitStatus() == QProcess::NormalExit && train.exitCode() == 0, qPrintable(log.right(3000)));
+        QVERIFY2(log.contains("data parallel over 2 CPU ranks"), qPrintable(log.right(3000)));
+        QVERIFY2(log.contains("rank 1 of 2, 2 clips per rank and step (4 in all)"), qPrintable(log.right(3000)));
+        QVERIFY2(log.contains("the 2 ranks hold the same weights after step 4"), qPrintable(log.right(3000)));
+
+        const fs::path out = dir.path().toStdString();
+        for (const char* name : {"dit.safetensors", "text_encoder.safetensors", "ditstudio-model.json",
+                                 "curves/dit_loss.csv"}) {
+            QVERIFY2(fs::exists(out / name), name);
+        }
+        const auto dit = ditstudio::io::SafetensorsFile::open(out / "dit.safetensors");
+        QCOMPARE(dit.metadata().at("steps"), std::string("4"));
+        QCOMPARE(ditstudio::io::SafetensorsFile::open(out / "text_encoder.safetensors")
+                     .metadata()
+                     .at("trained_with_dit_steps"),
+                 std::string("4"));
+        QVERIFY(!fs::exists(out / "dit.ckpt.safetensors"));
+    }
+
+    void aKilledRankFailsTheRunAndARerunCompletes() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        QProcess train;
+        train.setProcessChannelMode(QProcess::MergedChannels);
+        QStringList args = tinyRun(dir.path(), 1000000);
+        args << "--dit-seconds" << "600";
+        train.start(kTrainExe, args);
+        QVERIFY(train.waitForStarted());
+        QString log;
+        QDeadlineTimer deadline(240000);
+        while (!log.contains("rank 1 of 2, 2 clips per rank") && !deadline.hasExpired() &&
+               train.state() == QProcess::Running) {
+            train.waitForReadyRead(1000);
+            log += QString::fromUtf8(train.readAll());
+        }
+        QVERIFY2(log.contains("rank 1 of 2, 2 clips per rank"), qPrintable(log.right(3000)));
+        const auto ranks = childrenOf(train.processId());
+        QCOMPARE(static_cast<int>(ranks.size()), 2);
+        QCOMPARE(::kill(ranks[1], SIGKILL), 0);
+
+        QVERIFY(train.waitForFinished(60000));
+        log += QString::fromUtf8(train.readAll());
+        QCOMPARE(train.exitCode(), 1);
+        QVERIFY2(log.contains("data-parallel DiT training failed: rank"), qPrintable(log.right(3000)));
+        QVERIFY2(log.contains(QString("rank 1 (pid %1) was killed by signal 9").arg(ranks[1])),
+                 qPrintable(log.right(3000)));
+        const fs::path out = dir.path().toStdString();
+        QVERIFY(!fs::exists(out / "dit.safetensors"));
+        QVERIFY(!fs::exists(out / "ditstudio-model.json"));
+        QVERIFY(fs::exists(out / "dataset.safetensors"));
+        QVERIFY2(::kill(ranks[0], 0) != 0 && errno == ESRCH, "the surviving rank outlived the run"); // no orphan
+
+        QProcess again;
+        again.setProcessChannelMode(QProcess::MergedChannels);
+        again.start(kTrainExe, tinyRun(dir.path(), 3));
+        QVERIFY(again.waitForFinished(300000));
+        const QString log2 = QString::fromUtf8(again.readAll());
+        QVERIFY2(again.exitCode() == 0, qPrintable(log2.right(3000)));
+        QVERIFY2(log2.contains("the 2 ranks hold the same weights after step 3"), qPrintable(log2.right(3000)));
+        QVERIFY(fs::exists(out / "ditstudio-model.json"));
+    }
+};
+
+QTEST_GUILESS_MAIN(DataParallelTrainingTest)
+#include "test_data_parallel_training.moc"
