@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
     app.add_option("--text-length", s.textLength,
                    "Context rows the DiT reads (the pipeline's text_length; padding rows are zeros it must look past)")
         ->check(CLI::Range(8, 512));
+    app.add_flag("--dit-bf16", s.ditBfloat16,
+                 "Train the DiT in bfloat16 mixed precision (autocast forwards; float32 weights, optimiser, loss)");
     app.add_option("--dit-layers", s.dit.numLayers);
     app.add_option("--dit-dim", s.dit.dim);
     app.add_option("--dit-heads", s.dit.numHeads);

@@ -9,6 +9,7 @@
 #include "core/util/error.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sentencepiece_trainer.h>
@@ -217,6 +218,35 @@ void progress(const char* stage, int64_t step, int64_t total, double budgetSecon
     }
     spdlog::info("[{}] step {}/{} loss {:.5f} {:.1f} it/s ETA {:.0f}s", stage, step, total, loss, rate, eta);
 }
+
+// While alive: matrix products (linear, attention) of the forward run in bfloat16 through ATen's autocast, weights,
+// optimiser state and the loss stay float32 (mixed precision). Nothing when `enabled` is false.
+class BFloat16Autocast {
+public:
+    BFloat16Autocast(at::Device device, bool enabled) : type_(device.type()), enabled_(enabled) {
+        if (enabled_) {
+            previous_ = at::autocast::is_autocast_enabled(type_);
+            previousDtype_ = at::autocast::get_autocast_dtype(type_);
+            at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+            at::autocast::set_autocast_enabled(type_, true);
+        }
+    }
+    ~BFloat16Autocast() {
+        if (enabled_) {
+            at::autocast::set_autocast_enabled(type_, previous_);
+            at::autocast::set_autocast_dtype(type_, previousDtype_);
+            at::autocast::clear_cache();
+        }
+    }
+    BFloat16Autocast(const BFloat16Autocast&) = delete;
+    BFloat16Autocast& operator=(const BFloat16Autocast&) = delete;
+
+private:
+    at::DeviceType type_;
+    bool enabled_;
+    bool previous_ = false;
+    at::ScalarType previousDtype_ = at::kFloat;
+};
 
 // Data parallel: the ranks must end with the same weights (they took the same steps from the same start). Each
 // rank's checksum goes into its own slot of a vector summed over the ranks; a rank that differs is an Error.
@@ -580,6 +610,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             if (optText) {
                 setLearningRate(*optText, s.textEncoderLr * schedule);
             }
+            std::optional<BFloat16Autocast> mixed(std::in_place, s.device, s.ditBfloat16);
             at::Tensor idx = at::randint(n, {s.ditBatch}, opts.dtype(at::kLong));
             at::Tensor x0 = latents.index_select(0, idx);               // [B, 16, F, h, w]
             at::Tensor ctx = trainText ? encodeCaptions(tokenIds.index_select(0, idx), tokenMask.index_select(0, idx))
@@ -594,7 +625,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
             at::Tensor eps = at::randn_like(x0);
             at::Tensor sig = sigma.view({-1, 1, 1, 1, 1});
             at::Tensor xt = (1 - sig) * x0 + sig * eps;
-            at::Tensor v = dit->forward(xt, sigma * 1000.0, ctx);
+            at::Tensor v = dit->forward(xt, sigma * 1000.0, ctx).to(at::kFloat);
+            mixed.reset(); // the loss and the backward outside autocast
             at::Tensor w = lossWeights.index_select(0, idx);            // [B, 1, F, h, w]
             at::Tensor loss = ((v - (eps - x0)).pow(2) * w).sum() / (w.sum() * x0.size(1));
             opt.zero_grad();

@@ -68,6 +68,9 @@ struct DemoTrainSettings {
     // sampler spends most time in; k = 1 is uniform, which trains the mid and low noise levels where outlines
     // are decided as often as the rest.
     double ditSigmaShift = 3.0;
+    // The DiT stage's forwards (DiT and a text encoder that trains with it) in bfloat16 mixed precision
+    // (autocast; weights, optimiser and loss in float32). Off: float32 (TF32 matmuls on CUDA).
+    bool ditBfloat16 = false;
     WanDiTConfig dit = defaultDiT();
     std::string trainingCommit;   // recorded in the manifest
     // The DiT stage over several ranks (ditBatch is per rank). Every earlier stage must be complete in outDir:
