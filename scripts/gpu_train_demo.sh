@@ -4,7 +4,7 @@
 # then runs every stage that OUTDIR does not hold yet (copy resources/demo-model's tokenizer/ and
 # text_encoder.safetensors into OUTDIR first to keep them; delete vae/dit to retrain those), then scores the
 # model's content. Usage: scripts/gpu_train_demo.sh OUTDIR [extra ditstudio-train options]
-# env: VAE_SECONDS (230), DIT_SECONDS (400), DIT_LR (6e-4), DIT_BATCH (256), EVALUATE_SEEDS (3),
+# env: VAE_SECONDS (230), DIT_SECONDS (400), DIT_LR (6e-4), DIT_BATCH (256), CLIPS (8192), EVALUATE_SEEDS (3),
 #      EVALUATE_TIMEOUT (120 s), BUILD (build tree, default build/headless), SKIP_BUILD=1 (BUILD is built already:
 #      several trainings at once, one per GPU through CUDA_VISIBLE_DEVICES)
 set -euo pipefail
@@ -22,7 +22,7 @@ fi
 commit="$(cat COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 "$build/app/train/ditstudio-train" --device cuda --out "$out" --commit "$commit" \
     --vae-seconds "${VAE_SECONDS:-230}" --vae-steps 1000000 --vae-batch 16 \
-    --clips 8192 --dit-steps 20000 --dit-batch "${DIT_BATCH:-256}" --dit-lr "${DIT_LR:-6e-4}" --dit-seconds "${DIT_SECONDS:-400}" \
+    --clips "${CLIPS:-8192}" --dit-steps 20000 --dit-batch "${DIT_BATCH:-256}" --dit-lr "${DIT_LR:-6e-4}" --dit-seconds "${DIT_SECONDS:-400}" \
     "$@"
 # The content score (the same prompts and measurements as the CTest content test), bounded in time.
 timeout "${EVALUATE_TIMEOUT:-120}" "$build/app/train/ditstudio-train" --device cuda --out "$out" \
