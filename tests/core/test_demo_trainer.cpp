@@ -1,7 +1,8 @@
 // ditstudio-train's library (core/training/demo_trainer.h) end to end at a tiny size on the CPU: every stage writes
 // its file, the folder it leaves is a model DiT Studio loads and generates with, the loss curves hold finite values
 // for every step, --continue-dit trains the finished DiT on with the step count adding up, and bad settings are
-// refused naming the setting.
+// refused naming the setting; the stages before the DiT alone (the folder a data-parallel group reads), bf16 mixed
+// precision, and a data-parallel stage without its collectives or folder refused naming what is missing.
 #include "core/io/model_folder.h"
 #include "core/io/safetensors.h"
 #include "core/presets/preset_store.h"
@@ -123,6 +124,51 @@ private slots:
         QVERIFY(!fs::exists(out / "text_encoder.ckpt.safetensors"));
         Generator retrained(out, at::kCPU, at::kFloat);
         QVERIFY(retrained.generate(g).frames.to(at::kFloat).std().item<double>() > 0);
+    }
+
+    // stopBeforeDiT leaves the folder a data-parallel group reads; --dit-bf16 trains the same DiT in mixed precision
+    // (autocast engaged: the weights differ from the float32 run's from the same start, and stay finite).
+    void mixedPrecisionFromAPreparedFolder() {
+        QTemporaryDir dir;
+        const fs::path prepared = fs::path(dir.path().toStdString()) / "prepared";
+        DemoTrainSettings s = tinySettings(prepared);
+        s.stopBeforeDiT = true;
+        trainDemoModel(s);
+        QVERIFY(fs::exists(prepared / "dataset.safetensors") && fs::exists(prepared / "vae.safetensors"));
+        QVERIFY(!fs::exists(prepared / "dit.safetensors") && !fs::exists(prepared / "ditstudio-model.json"));
+
+        std::map<bool, at::Tensor> weights;
+        for (const bool bf16 : {false, true}) {
+            const fs::path out = fs::path(dir.path().toStdString()) / (bf16 ? "bf16" : "fp32");
+            fs::copy(prepared, out, fs::copy_options::recursive);
+            DemoTrainSettings t = tinySettings(out);
+            t.ditBfloat16 = bf16;
+            trainDemoModel(t);
+            const auto dit = io::SafetensorsFile::open(out / "dit.safetensors");
+            QCOMPARE(dit.metadata().at("steps"), std::string("3"));
+            weights[bf16] = dit.tensor("blocks.0.self_attn.q.weight").to(at::kFloat);
+            QVERIFY(at::isfinite(weights[bf16]).all().item<bool>());
+        }
+        QVERIFY2(!at::equal(weights[false], weights[true]), "the bf16 run trained exactly as the float32 one");
+
+        // A data-parallel DiT stage needs its collectives and the prepared folder, and says which is missing.
+        DemoTrainSettings p = tinySettings(fs::path(dir.path().toStdString()) / "empty");
+        p.parallel.worldSize = 2;
+        try {
+            trainDemoModel(p);
+            QFAIL("a data-parallel run without collectives was accepted");
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("rank 0 of 2 needs both collectives"), e.what());
+        }
+        p.parallel.sumInPlace = [](at::Tensor&) {};
+        p.parallel.broadcastFromLeader = [](at::Tensor&) {};
+        try {
+            trainDemoModel(p);
+            QFAIL("a data-parallel run without the earlier stages was accepted");
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("spiece.model is missing; the stages before the DiT run first"),
+                     e.what());
+        }
     }
 
     void badSettingsAreRefusedNamingThem() {
