@@ -5,6 +5,7 @@
 #include "core/models/umt5.h"
 #include "core/models/wan_vae.h"
 #include "core/tokenizer/umt5_tokenizer.h"
+#include "core/training/fused_adamw.h"
 #include "core/training/synthetic_world.h"
 #include "core/util/error.h"
 
@@ -14,8 +15,6 @@
 #include <nlohmann/json.hpp>
 #include <sentencepiece_trainer.h>
 #include <spdlog/spdlog.h>
-#include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
 
 #include <algorithm>
 #include <chrono>
@@ -193,12 +192,6 @@ ReconstructionQuality measureReconstruction(const WanVAE& vae, const SyntheticWo
 double warmupCosine(int64_t step, double done) {
     const double warm = std::min(1.0, (step + 1) / 100.0);
     return warm * (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * std::clamp(done, 0.0, 1.0))));
-}
-
-void setLearningRate(torch::optim::AdamW& opt, double lr) {
-    for (auto& group : opt.param_groups()) {
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
 }
 
 nlohmann::json vaeJson(int64_t dim, const std::vector<float>& mean, const std::vector<float>& stdev) {
@@ -384,7 +377,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             vae = std::make_unique<WanVAE>(source, raw, at::kFloat, s.device);
         }
         const auto params = parameters(weights);
-        torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.vaeLr).weight_decay(1e-4));
+        FusedAdamW opt(params, {.lr = s.vaeLr, .weightDecay = 1e-4});
         CurveWriter curve(s.outDir / "curves" / "vae_loss.csv", startStep > 0);
         const auto start = Clock::now();
         std::mt19937_64 cropRng(s.seed + 31);
@@ -398,7 +391,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             // Progress by steps or by time, whichever runs out first: drives the schedule and the two phases.
             const double done = std::max(static_cast<double>(step) / s.vaeSteps, elapsed / s.vaeSeconds);
             const bool fullClips = done >= s.vaeCropShare;
-            setLearningRate(opt, s.vaeLr * warmupCosine(step, done));
+            opt.setLearningRate(s.vaeLr * warmupCosine(step, done));
             const int64_t batch = fullClips ? s.vaeBatch : s.vaeBatch * s.vaeCropBatchFactor;
             at::Tensor x = fullClips
                                ? videoBatch(world, s.seed, static_cast<uint64_t>(step) * batch, batch, s.device)
@@ -408,9 +401,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
             at::Tensor zNoisy = z + 0.05 * at::randn_like(z);           // decoder robustness to imperfect latents
             at::Tensor y = vae->decodeRaw(zNoisy, z.size(2)).to(at::kFloat); // one causal pass, unclamped
             at::Tensor loss = objectWeightedLoss(y, x) + 1e-4 * z.pow(2).mean();
-            opt.zero_grad();
+            opt.zeroGrad();
             loss.backward();
-            torch::nn::utils::clip_grad_norm_(params, 1.0);
+            opt.clipGradNorm(1.0);
             opt.step();
             if (step % 25 == 0 || step + 1 == s.vaeSteps) {
                 const double l = loss.item<double>();
@@ -534,7 +527,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             dit = std::make_unique<WanDiT>(source, s.dit, at::kFloat, s.device);
         }
         const auto params = parameters(weights);
-        torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.ditLr).weight_decay(1e-4));
+        FusedAdamW opt(params, {.lr = s.ditLr, .weightDecay = 1e-4});
         const int64_t n = latents.size(0), L = s.textLength;
 
         // The text encoder: frozen (every caption encoded once) or trained with the DiT (its own optimiser).
@@ -550,9 +543,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
         const UMT5Encoder textEncoder(io::WeightSource::fromTensors(t5Params, "text-encoder-training"), t5cfg,
                                       at::kFloat, s.device);
         const auto t5List = parameters(t5Params);
-        std::optional<torch::optim::AdamW> optText;
+        std::optional<FusedAdamW> optText;
         if (trainText) {
-            optText.emplace(t5List, torch::optim::AdamWOptions(s.textEncoderLr).weight_decay(1e-4));
+            optText.emplace(t5List, FusedAdamW::Options{.lr = s.textEncoderLr, .weightDecay = 1e-4});
             spdlog::info("[dit] the text encoder trains with the DiT (learning rate {})", s.textEncoderLr);
         }
         // Captions → contexts [B, L, 64] as the pipeline builds them (rows past each caption's length are zero).
@@ -606,9 +599,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
             }
             const double schedule =
                 warmupCosine(step, std::max(static_cast<double>(step) / s.ditSteps, elapsed / s.ditSeconds));
-            setLearningRate(opt, s.ditLr * schedule);
+            opt.setLearningRate(s.ditLr * schedule);
             if (optText) {
-                setLearningRate(*optText, s.textEncoderLr * schedule);
+                optText->setLearningRate(s.textEncoderLr * schedule);
             }
             std::optional<BFloat16Autocast> mixed(std::in_place, s.device, s.ditBfloat16);
             at::Tensor idx = at::randint(n, {s.ditBatch}, opts.dtype(at::kLong));
@@ -629,9 +622,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
             mixed.reset(); // the loss and the backward outside autocast
             at::Tensor w = lossWeights.index_select(0, idx);            // [B, 1, F, h, w]
             at::Tensor loss = ((v - (eps - x0)).pow(2) * w).sum() / (w.sum() * x0.size(1));
-            opt.zero_grad();
+            opt.zeroGrad();
             if (optText) {
-                optText->zero_grad();
+                optText->zeroGrad();
             }
             loss.backward();
             if (dp.active()) {
@@ -661,10 +654,10 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 meanLoss = tail[0].item<double>();
                 elapsed = tail[1].item<double>() * dp.worldSize;
             }
-            torch::nn::utils::clip_grad_norm_(params, 1.0);
+            opt.clipGradNorm(1.0);
             opt.step();
             if (optText) {
-                torch::nn::utils::clip_grad_norm_(t5List, 1.0);
+                optText->clipGradNorm(1.0);
                 optText->step();
             }
             if (dp.isLeader() && (step % 25 == 0 || step + 1 == s.ditSteps)) {
