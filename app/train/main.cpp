@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
             training::prepareDiTContinuation(s.outDir);
         }
         if (ranks > 1) {
-            if (s.device.is_cuda() && ranks > at::getNumGPUs()) {
+            if (s.device.is_cuda() && static_cast<size_t>(ranks) > at::getNumGPUs()) {
                 std::cerr << "error: --ranks " << ranks << " with --device cuda, but " << at::getNumGPUs()
                           << " GPU(s) are visible\n";
                 return 2;

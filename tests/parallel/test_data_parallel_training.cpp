@@ -3,14 +3,13 @@
 // leader alone writes the model, and the folder is complete. A rank killed mid-training fails the run with the
 // rank named, leaves no DiT behind and keeps the dataset, and the same command afterwards completes.
 #include "core/io/safetensors.h"
+#include "tests/process_children.h"
 
 #include <QtTest/QtTest>
 
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -23,32 +22,6 @@ QStringList tinyRun(const QString& out, int ditSteps) {
             "--vae-crop-size", "16", "--vae-crop-frames", "5", "--clips", "16", "--dit-steps",
             QString::number(ditSteps), "--dit-batch", "2", "--dit-layers", "1", "--dit-dim", "64", "--dit-heads", "2",
             "--text-encoder-lr", "1e-3"};
-}
-
-// Child processes of `pid` (the rank processes of a ditstudio-train launcher), from /proc.
-std::vector<pid_t> childrenOf(qint64 pid) {
-    std::vector<pid_t> out;
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename();
-        if (name.find_first_not_of("0123456789") != std::string::npos) {
-            continue;
-        }
-        std::ifstream stat(entry.path() / "stat");
-        std::string line;
-        std::getline(stat, line);
-        const auto close = line.rfind(')');
-        if (close == std::string::npos) {
-            continue;
-        }
-        std::istringstream rest(line.substr(close + 2));
-        char state = 0;
-        qint64 parent = 0;
-        rest >> state >> parent;
-        if (parent == pid) {
-            out.push_back(static_cast<pid_t>(std::stol(name)));
-        }
-    }
-    return out;
 }
 
 } // namespace
@@ -100,7 +73,7 @@ private slots:
             log += QString::fromUtf8(train.readAll());
         }
         QVERIFY2(log.contains("rank 1 of 2, 2 clips per rank"), qPrintable(log.right(3000)));
-        const auto ranks = childrenOf(train.processId());
+        const auto ranks = ditstudio::testing::childProcesses(train.processId());
         QCOMPARE(static_cast<int>(ranks.size()), 2);
         QCOMPARE(::kill(ranks[1], SIGKILL), 0);
 

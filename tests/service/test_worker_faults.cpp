@@ -12,10 +12,10 @@
 #include "core/io/model_folder.h"
 #include "worker_process.h"
 #include "tiny_model.h"
+#include "tests/process_children.h"
 
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -84,31 +84,7 @@ std::vector<std::string> eventsUntilEnd(protocol::WorkerClient& client, int64_t 
 
 int countEntries(const std::string& dir) { return static_cast<int>(entriesOf(dir).size()); }
 
-// Processes whose parent is `pid` (from /proc/<p>/stat's fourth field).
-int countChildren(qint64 pid) {
-    int n = 0;
-    if (DIR* d = ::opendir("/proc")) {
-        while (const dirent* e = ::readdir(d)) {
-            if (e->d_name[0] < '0' || e->d_name[0] > '9') {
-                continue;
-            }
-            std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
-            std::string line;
-            std::getline(stat, line);
-            const auto close = line.rfind(')');
-            if (close == std::string::npos) {
-                continue;
-            }
-            std::istringstream rest(line.substr(close + 2));
-            char state = 0;
-            qint64 ppid = 0;
-            rest >> state >> ppid;
-            n += ppid == pid;
-        }
-        ::closedir(d);
-    }
-    return n;
-}
+int countChildren(qint64 pid) { return static_cast<int>(ditstudio::testing::childProcesses(pid).size()); }
 
 struct Resources {
     int fds = 0, threads = 0, children = 0;
