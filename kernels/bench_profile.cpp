@@ -63,7 +63,9 @@ constexpr std::array kCategoryPatterns{
     CategoryPattern{"aten::bmm", "gemm"},
     CategoryPattern{"aten::matmul", "gemm"},
     CategoryPattern{"aten::linear", "gemm"},
+    CategoryPattern{"mmbackward", "gemm"}, // autograd's backward of mm/addmm/bmm (a training step on the CPU)
     CategoryPattern{"aten::conv", "gemm"},
+    CategoryPattern{"convolutionbackward", "gemm"},
     CategoryPattern{"aten::_convolution", "gemm"},
     CategoryPattern{"convolve", "gemm"},
     CategoryPattern{"memcpy", "copy"},

@@ -5,6 +5,7 @@
 #include "core/training/content_probe.h"
 #include "core/training/demo_trainer.h"
 #include "core/util/error.h"
+#include "kernels/bench_profile.h"
 #include "parallel/launcher.h"
 #include "parallel/rank_session.h"
 
@@ -26,6 +27,9 @@ int runRank(training::DemoTrainSettings s) {
     parallel::RankSession session(parallel::RankEnvironment::fromEnvironment());
     auto& world = session.world();
     s.device = session.environment().device;
+    if (world.rank() != 0) {
+        s.profileSteps = nullptr; // the leader profiles; the others step on with it
+    }
     s.parallel = {world.rank(), world.size(), [&world](at::Tensor& t) { world.allReduceSum(t); },
                   [&world](at::Tensor& t) { world.broadcast(t, 0); }};
     training::trainDemoModel(s);
@@ -115,6 +119,13 @@ int main(int argc, char** argv) {
                    "Train the DiT data-parallel over this many processes (one per GPU with --device cuda; "
                    "--dit-batch is per rank)")
         ->check(CLI::Range(1, 64));
+    std::string profilePath;
+    int profileIters = 3;
+    app.add_option("--profile", profilePath,
+                   "Profile DiT training steps (after 20 steps of warm-up) per kernel: JSON to this file, tables to "
+                   "the log; with --ranks, rank 0's");
+    app.add_option("--profile-iters", profileIters, "Training steps under the profiler (default 3)")
+        ->needs("--profile");
     int evaluateSeeds = 0;
     app.add_option("--evaluate", evaluateSeeds,
                    "Afterwards, score the model's content (colour, shape, direction) over this many seeds")
@@ -125,6 +136,23 @@ int main(int argc, char** argv) {
     s.dit.ffnDim = 4 * s.dit.dim;
     s.dit.patchSize = {1, ditPatch, ditPatch};
     spdlog::set_level(spdlog::level::info);
+    if (!profilePath.empty()) {
+        try {
+            kernels::checkProfileRequest(profilePath, profileIters);
+        } catch (const std::exception& e) {
+            std::cerr << "error: " << e.what() << "\n";
+            return 2;
+        }
+        s.profileSteps = [&s, profilePath, profileIters](const std::function<void()>& oneStep) {
+            nlohmann::json profile = kernels::profileCalls(s.device, profileIters, oneStep);
+            profile["what"] = fmt::format("DiT training step: batch {} per rank, DiT dim {} × {} layers, patch {}, {}",
+                                          s.ditBatch, s.dit.dim, s.dit.numLayers, s.dit.patchSize[1],
+                                          s.ditBfloat16 ? "bf16 mixed precision" : "float32");
+            kernels::writeProfile(profilePath, profile);
+            spdlog::info("[dit] profile of {} training step(s) written to {}\n{}", profileIters, profilePath,
+                         kernels::formatProfileMarkdown(profile));
+        };
+    }
     const bool isRank = std::getenv(parallel::env::kRank) != nullptr;
     if (isRank) {
         spdlog::set_pattern("[%l] %v"); // the launcher prefixes the rank and its own time

@@ -589,14 +589,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
         // The leader's clock rules the schedule and the time budget, so that every rank sets the same rate.
         double elapsed = 0, meanLoss = 0;
         int64_t step = startStep;
-        for (; step < s.ditSteps; ++step) {
-            if (!dp.active()) {
-                elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-            }
-            if (elapsed > s.ditSeconds) {
-                spdlog::info("[dit] time budget spent at step {}", step);
-                break;
-            }
+        // One training step (also what a profile request times: DemoTrainSettings::profileSteps).
+        const auto trainStep = [&](int64_t step) {
             const double schedule =
                 warmupCosine(step, std::max(static_cast<double>(step) / s.ditSteps, elapsed / s.ditSeconds));
             opt.setLearningRate(s.ditLr * schedule);
@@ -678,6 +672,21 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 io::saveSafetensors(ditCkpt, asList(weights),
                                     {{"step", std::to_string(step)}, {"prior_steps", std::to_string(priorSteps)}});
             }
+        };
+        for (; step < s.ditSteps; ++step) {
+            if (!dp.active()) {
+                elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+            }
+            if (elapsed > s.ditSeconds) {
+                spdlog::info("[dit] time budget spent at step {}", step);
+                break;
+            }
+            if (s.profileSteps && step == startStep + s.profileAfterSteps) {
+                s.profileSteps([&] { trainStep(step++); }); // real steps of the run, timed
+                --step;                                      // the loop's ++step comes next
+                continue;
+            }
+            trainStep(step);
         }
         if (dp.active()) {
             checkRanksAgree(dp, synced, step);

@@ -77,6 +77,11 @@ struct DemoTrainSettings {
     // run them first with stopBeforeDiT (ditstudio-train --ranks does), the ranks only read their files.
     DataParallel parallel;
     bool stopBeforeDiT = false;   // stop once the dataset exists (the stages a data-parallel group reads)
+    // Where a DiT training step's time goes: at step (first step of the run) + profileAfterSteps, past the warm-up,
+    // the trainer calls profileSteps once with a function that runs the next real step of the run each time it is
+    // called (ditstudio-train --profile times a few under the kernel profiler). Empty: no profile.
+    std::function<void(const std::function<void()>& oneStep)> profileSteps;
+    int64_t profileAfterSteps = 20;
 
     static WanDiTConfig defaultDiT();
 };

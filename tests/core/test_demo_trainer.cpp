@@ -151,6 +151,25 @@ private slots:
         }
         QVERIFY2(!at::equal(weights[false], weights[true]), "the bf16 run trained exactly as the float32 one");
 
+        // A profile request: the hook is called once, after profileAfterSteps steps, and each call of the function
+        // it gets runs one real step of the run (the run still ends after ditSteps steps in all).
+        const fs::path profiled = fs::path(dir.path().toStdString()) / "profiled";
+        fs::copy(prepared, profiled, fs::copy_options::recursive);
+        DemoTrainSettings t = tinySettings(profiled);
+        t.ditSteps = 5;
+        t.profileAfterSteps = 1;
+        int hookCalls = 0;
+        t.profileSteps = [&hookCalls](const std::function<void()>& oneStep) {
+            ++hookCalls;
+            oneStep();
+            oneStep();
+        };
+        trainDemoModel(t);
+        QCOMPARE(hookCalls, 1);
+        QCOMPARE(io::SafetensorsFile::open(profiled / "dit.safetensors").metadata().at("steps"), std::string("5"));
+        const auto curve = losses(profiled / "curves" / "dit_loss.csv");
+        QCOMPARE(curve.size(), size_t(2)); // steps 0 and 4 (every 25th and the last)
+
         // A data-parallel DiT stage needs its collectives and the prepared folder, and says which is missing.
         DemoTrainSettings p = tinySettings(fs::path(dir.path().toStdString()) / "empty");
         p.parallel.worldSize = 2;

@@ -149,6 +149,11 @@ private slots:
         QTest::addColumn<QString>("category");
         QTest::newRow("cpu linear") << "aten::linear" << "gemm";
         QTest::newRow("cpu addmm") << "aten::addmm" << "gemm";
+        QTest::newRow("cpu addmm backward") << "autograd::engine::evaluate_function: AddmmBackward0" << "gemm";
+        QTest::newRow("cpu sdpa backward")
+            << "autograd::engine::evaluate_function: ScaledDotProductFlashAttentionForCpuBackward0" << "attention";
+        QTest::newRow("cpu gelu backward") << "autograd::engine::evaluate_function: GeluBackward0"
+                                           << "elementwise/other";
         QTest::newRow("cublasLt gemm") << "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64" << "gemm";
         QTest::newRow("nvjet") << "nvjet_hsh_256x128_64x4_2x1_v_bz_coopA_TNN" << "gemm";
         QTest::newRow("cudnn sdpa, wgmma is not mm")

@@ -1,10 +1,14 @@
 // ditstudio-train --ranks 2 on the CPU, as a user runs it: the stages before the DiT in the launching process, then
 // two rank processes (the CPU transport) that train the DiT data-parallel; the ranks end with the same weights, the
 // leader alone writes the model, and the folder is complete. A rank killed mid-training fails the run with the
-// rank named, leaves no DiT behind and keeps the dataset, and the same command afterwards completes.
+// rank named, leaves no DiT behind and keeps the dataset, and the same command afterwards completes. --profile:
+// rank 0 alone writes the per-op profile of training steps.
 #include "core/io/safetensors.h"
 #include "tests/process_children.h"
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QtTest/QtTest>
 
 #include <cerrno>
@@ -54,6 +58,29 @@ private slots:
                      .at("trained_with_dit_steps"),
                  std::string("4"));
         QVERIFY(!fs::exists(out / "dit.ckpt.safetensors"));
+    }
+
+    // --profile with --ranks: rank 0 times training steps under the profiler and writes the per-op table.
+    void profileOfTrainingStepsOnTheLeader() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString profile = dir.filePath("profile.json");
+        QProcess train;
+        train.setProcessChannelMode(QProcess::MergedChannels);
+        train.start(kTrainExe, tinyRun(dir.filePath("model"), 24) << "--profile" << profile << "--profile-iters" << "2");
+        QVERIFY(train.waitForFinished(300000));
+        const QString log = QString::fromUtf8(train.readAll());
+        QVERIFY2(train.exitCode() == 0, qPrintable(log.right(3000)));
+        QVERIFY2(log.contains("profile of 2 training step(s) written to"), qPrintable(log.right(3000)));
+        QFile file(profile);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QJsonObject json = QJsonDocument::fromJson(file.readAll()).object();
+        QCOMPARE(json.value("iterations").toInt(), 2);
+        QVERIFY2(json.value("what").toString().startsWith("DiT training step: batch 2 per rank, DiT dim 64"),
+                 qPrintable(json.value("what").toString()));
+        QVERIFY(!json.value("kernels").toArray().isEmpty());
+        QVERIFY(json.value("total_ms").toDouble() > 0);
+        QCOMPARE(log.count("written to " + profile), 1); // the leader only
     }
 
     void aKilledRankFailsTheRunAndARerunCompletes() {
