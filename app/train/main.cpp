@@ -11,6 +11,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/DeviceAccelerator.h>
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -43,6 +44,9 @@ void trainDataParallel(training::DemoTrainSettings s, int ranks, int argc, char*
     training::trainDemoModel(s);
     if (std::filesystem::exists(s.outDir / "ditstudio-model.json")) {
         return; // already complete
+    }
+    if (s.device.is_cuda()) {
+        at::accelerator::emptyCache(); // give GPU 0 back to rank 0: this process only waits from here on
     }
     parallel::LaunchSpec spec;
     spec.executable = std::filesystem::read_symlink("/proc/self/exe");
