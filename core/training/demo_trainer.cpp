@@ -286,6 +286,13 @@ void trainDemoModel(const DemoTrainSettings& s) {
     if (s.vaeCropFrames % 4 != 1 || s.vaeCropFrames > s.frames) {
         throw ConfigError(fmt::format("VAE crop frames must be 4k+1 and at most {}, got {}", s.frames, s.vaeCropFrames));
     }
+    for (const int64_t axis : {int64_t{1}, int64_t{2}}) {
+        const int64_t latent = (axis == 1 ? s.height : s.width) / 8, patch = s.dit.patchSize[axis];
+        if (patch < 1 || latent % patch != 0) {
+            throw ConfigError(fmt::format("DiT patch {} does not divide the {} latent positions of a {}-pixel clip "
+                                          "(size / 8)", patch, latent, axis == 1 ? s.height : s.width));
+        }
+    }
     if (fs::exists(s.outDir / "ditstudio-model.json")) {
         spdlog::info("[manifest] {} exists: every stage is complete (delete it, or vae/dit, to train again)",
                      (s.outDir / "ditstudio-model.json").string());

@@ -209,6 +209,15 @@ private slots:
         } catch (const ConfigError& e) {
             QVERIFY2(QString(e.what()).contains("VAE crop frames must be 4k+1"), e.what());
         }
+        s = tinySettings(out);
+        s.dit.patchSize = {1, 3, 3};
+        try {
+            trainDemoModel(s);
+            QFAIL("a patch that does not divide the latent grid was accepted");
+        } catch (const ConfigError& e) {
+            QVERIFY2(QString(e.what()).contains("DiT patch 3 does not divide the 4 latent positions of a 32-pixel clip"),
+                     e.what());
+        }
         try {
             prepareDiTContinuation(out);
             QFAIL("--continue-dit without a DiT was accepted");
