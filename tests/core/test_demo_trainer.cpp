@@ -43,6 +43,18 @@ DemoTrainSettings tinySettings(const fs::path& out) {
     return s;
 }
 
+// `call` must throw a ConfigError whose message contains `expected` (a failure is recorded otherwise).
+template <typename Call>
+void requireConfigError(Call&& call, const char* expected) {
+    try {
+        call();
+    } catch (const ConfigError& e) {
+        QVERIFY2(QString(e.what()).contains(expected), e.what());
+        return;
+    }
+    QFAIL(qPrintable(QString("accepted; expected a ConfigError saying \"%1\"").arg(expected)));
+}
+
 // The loss column of a curve file (step,loss,seconds), header skipped.
 std::vector<double> losses(const fs::path& csv) {
     std::ifstream in(csv);
@@ -173,21 +185,11 @@ private slots:
         // A data-parallel DiT stage needs its collectives and the prepared folder, and says which is missing.
         DemoTrainSettings p = tinySettings(fs::path(dir.path().toStdString()) / "empty");
         p.parallel.worldSize = 2;
-        try {
-            trainDemoModel(p);
-            QFAIL("a data-parallel run without collectives was accepted");
-        } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("rank 0 of 2 needs both collectives"), e.what());
-        }
+        requireConfigError([&] { trainDemoModel(p); }, "rank 0 of 2 needs both collectives");
         p.parallel.sumInPlace = [](at::Tensor&) {};
         p.parallel.broadcastFromLeader = [](at::Tensor&) {};
-        try {
-            trainDemoModel(p);
-            QFAIL("a data-parallel run without the earlier stages was accepted");
-        } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("spiece.model is missing; the stages before the DiT run first"),
-                     e.what());
-        }
+        requireConfigError([&] { trainDemoModel(p); },
+                           "spiece.model is missing; the stages before the DiT run first");
     }
 
     void badSettingsAreRefusedNamingThem() {
@@ -195,35 +197,15 @@ private slots:
         const fs::path out = fs::path(dir.path().toStdString()) / "model";
         DemoTrainSettings s = tinySettings(out);
         s.vaeCropSize = 12;
-        QVERIFY_THROWS_EXCEPTION(ConfigError, trainDemoModel(s));
-        try {
-            trainDemoModel(s);
-        } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("VAE crop size must be a multiple of 8"), e.what());
-        }
+        requireConfigError([&] { trainDemoModel(s); }, "VAE crop size must be a multiple of 8");
         s = tinySettings(out);
         s.vaeCropFrames = 4;
-        try {
-            trainDemoModel(s);
-            QFAIL("crop frames 4 were accepted");
-        } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("VAE crop frames must be 4k+1"), e.what());
-        }
+        requireConfigError([&] { trainDemoModel(s); }, "VAE crop frames must be 4k+1");
         s = tinySettings(out);
         s.dit.patchSize = {1, 3, 3};
-        try {
-            trainDemoModel(s);
-            QFAIL("a patch that does not divide the latent grid was accepted");
-        } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("DiT patch 3 does not divide the 4 latent positions of a 32-pixel clip"),
-                     e.what());
-        }
-        try {
-            prepareDiTContinuation(out);
-            QFAIL("--continue-dit without a DiT was accepted");
-        } catch (const ConfigError& e) {
-            QVERIFY2(QString(e.what()).contains("dit.safetensors does not exist"), e.what());
-        }
+        requireConfigError([&] { trainDemoModel(s); },
+                           "DiT patch 3 does not divide the 4 latent positions of a 32-pixel clip");
+        requireConfigError([&] { prepareDiTContinuation(out); }, "dit.safetensors does not exist");
         QVERIFY(!fs::exists(out / "ditstudio-model.json"));
     }
 };
