@@ -10,8 +10,10 @@
 #include "core/util/error.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <sentencepiece_trainer.h>
 #include <spdlog/spdlog.h>
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <numbers>
 #include <optional>
 #include <random>
@@ -102,12 +105,20 @@ std::vector<at::Tensor> parameters(const std::map<std::string, at::Tensor>& m) {
 
 class CurveWriter {
 public:
-    CurveWriter(const fs::path& path, bool append) : out_(path, append ? std::ios::app : std::ios::trunc) {
+    CurveWriter(const fs::path& path, bool append, const char* header = "step,loss,seconds")
+        : out_(path, append ? std::ios::app : std::ios::trunc) {
         if (!append) {
-            out_ << "step,loss,seconds\n";
+            out_ << header << "\n";
         }
     }
     void add(int64_t step, double loss, double seconds) { out_ << step << "," << loss << "," << seconds << "\n"; }
+    void add(int64_t step, const std::vector<double>& values) {
+        out_ << step;
+        for (double v : values) {
+            out_ << "," << v;
+        }
+        out_ << "\n";
+    }
 
 private:
     std::ofstream out_;
@@ -448,62 +459,74 @@ void trainDemoModel(const DemoTrainSettings& s) {
     const WanVAEConfig vaeCfg = WanVAEConfig::fromJson(nlohmann::json::parse(vaeMeta.at("config")));
     const WanVAE vae(vaeSource, vaeCfg, at::kFloat, s.device);
 
-    // 5. Dataset: normalised latents and caption token ids (valid ids, then pad 0; the mask is id position < length).
+    // 5. Dataset: normalised latents and caption token ids (valid ids, then pad 0; the mask is id position < length),
+    // and a held-out set of clips the DiT never trains on (its loss at fixed noise tells generalising from memorising).
     const fs::path dataFile = s.outDir / "dataset.safetensors";
-    at::Tensor latents, tokenIds, lengths;
+    const int64_t heldOutClips = std::clamp<int64_t>(s.datasetClips / 8, 2, 256);
     if (fs::exists(dataFile)) {
         const auto f = io::SafetensorsFile::open(dataFile);
-        if (!f.contains("ids") || f.find("ids")->shape.back() > s.textLength) {
-            spdlog::info("[dataset] {} holds no caption ids of at most {} tokens (an earlier trainer's, or another text "
-                         "length): building it again", dataFile.string(), s.textLength);
+        if (!f.contains("ids") || f.find("ids")->shape.back() > s.textLength || !f.contains("heldout_latents")) {
+            spdlog::info("[dataset] {} holds no caption ids of at most {} tokens or no held-out clips (an earlier "
+                         "trainer's, or another text length): building it again", dataFile.string(), s.textLength);
             fs::remove(dataFile);
         }
     }
     if (!fs::exists(dataFile)) {
         at::NoGradGuard noGrad;
-        std::vector<at::Tensor> lat, ids;
-        std::vector<int64_t> lens;
-        const int64_t chunk = 16;
-        int64_t maxLen = 1;
-        for (int64_t i = 0; i < s.datasetClips; i += chunk) {
-            std::vector<std::string> captions;
-            at::Tensor x = videoBatch(world, s.seed + 100, i, std::min(chunk, s.datasetClips - i), s.device, &captions);
-            lat.push_back(vae.encode(x).cpu());
-            for (const auto& c : captions) {
-                const auto enc = tokenizer.encode(c, s.textLength);
-                ids.push_back(enc.ids[0].slice(0, 0, enc.validTokens));
-                lens.push_back(enc.validTokens);
-                maxLen = std::max(maxLen, enc.validTokens);
+        const auto built = Clock::now();
+        // Clips per VAE call: the encoder's causal chunks are many small kernels, so a GPU wants large batches.
+        const int64_t chunk = s.device.is_cuda() ? 64 : 16;
+        const auto encodeClips = [&](uint64_t seed, int64_t count, const char* what) {
+            std::vector<at::Tensor> lat, ids;
+            std::vector<int64_t> lens;
+            int64_t maxLen = 1;
+            for (int64_t i = 0; i < count; i += chunk) {
+                std::vector<std::string> captions;
+                at::Tensor x = videoBatch(world, seed, i, std::min(chunk, count - i), s.device, &captions);
+                lat.push_back(vae.encode(x).cpu());
+                for (const auto& c : captions) {
+                    const auto enc = tokenizer.encode(c, s.textLength);
+                    ids.push_back(enc.ids[0].slice(0, 0, enc.validTokens));
+                    lens.push_back(enc.validTokens);
+                    maxLen = std::max(maxLen, enc.validTokens);
+                }
+                if (count >= 8 * chunk && (i / chunk) % std::max<int64_t>(1, count / chunk / 10) == 0) {
+                    spdlog::info("[dataset] {}: {}/{} clips encoded", what, i + chunk, count);
+                }
             }
-        }
-        for (auto& row : ids) {
-            row = at::constant_pad_nd(row, {0, maxLen - row.size(0)}, 0);
-        }
-        latents = at::cat(lat);
-        tokenIds = at::stack(ids);
-        lengths = at::tensor(lens, at::kLong);
-        io::saveSafetensors(dataFile, {{"latents", latents}, {"ids", tokenIds}, {"lengths", lengths}});
-        spdlog::info("[dataset] {} clips, latents {}, caption ids {}", latents.size(0), c10::str(latents.sizes()),
-                     c10::str(tokenIds.sizes()));
-    } else {
-        const auto f = io::SafetensorsFile::open(dataFile);
-        latents = f.tensor("latents").clone();
-        tokenIds = f.tensor("ids").clone();
-        lengths = f.tensor("lengths").clone();
+            for (auto& row : ids) {
+                row = at::constant_pad_nd(row, {0, maxLen - row.size(0)}, 0);
+            }
+            return std::tuple{at::cat(lat), at::stack(ids), at::tensor(lens, at::kLong)};
+        };
+        const auto [lat, ids, lens] = encodeClips(s.seed + 100, s.datasetClips, "training");
+        const auto [heldLat, heldIds, heldLens] = encodeClips(s.seed + 300, heldOutClips, "held-out");
+        io::saveSafetensors(dataFile, {{"latents", lat}, {"ids", ids}, {"lengths", lens},
+                                       {"heldout_latents", heldLat}, {"heldout_ids", heldIds},
+                                       {"heldout_lengths", heldLens}});
+        const double secs = std::chrono::duration<double>(Clock::now() - built).count();
+        spdlog::info("[dataset] {} training clips (+{} held out) in {:.1f} s ({:.0f} clips/s), latents {}, caption ids {}",
+                     lat.size(0), heldLat.size(0), secs, (lat.size(0) + heldLat.size(0)) / std::max(secs, 1e-9),
+                     c10::str(lat.sizes()), c10::str(ids.sizes()));
     }
-    latents = latents.to(s.device);
-    // Per-position loss weights of every clip, once: object latents and their outline weigh ditObjectWeight.
-    const at::Tensor lossWeights = 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(latents); // [N, 1, F, h, w]
-    tokenIds = tokenIds.to(s.device);
-    const at::Tensor tokenMask =
-        at::arange(tokenIds.size(1), tokenIds.options()).unsqueeze(0).lt(lengths.to(s.device).unsqueeze(1)); // [N, Lt]
-    const at::Tensor emptyIds = tokenizer.encode("", s.textLength).ids.slice(1, 0, tokenIds.size(1)).to(s.device);
-    const at::Tensor emptyMask = at::arange(tokenIds.size(1), tokenIds.options()).lt(1).unsqueeze(0); // [1, Lt]: EOS
-
     if (s.stopBeforeDiT) {
         spdlog::info("[dataset] ready: the stages before the DiT are complete in {}", s.outDir.string());
         return;
     }
+
+    const auto dataset = io::SafetensorsFile::open(dataFile);
+    at::Tensor latents = dataset.tensor("latents").to(s.device);
+    // Per-position loss weights of every clip, once: object latents and their outline weigh ditObjectWeight.
+    const at::Tensor lossWeights = 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(latents); // [N, 1, F, h, w]
+    const auto idsAndMask = [&](const char* ids, const char* lengths) {
+        at::Tensor t = dataset.tensor(ids).to(s.device);
+        return std::pair{t, at::arange(t.size(1), t.options()).unsqueeze(0).lt(
+                                dataset.tensor(lengths).to(s.device).unsqueeze(1))}; // [N, Lt] each
+    };
+    const auto [tokenIdsFile, tokenMaskFile] = idsAndMask("ids", "lengths");
+    const at::Tensor tokenIds = tokenIdsFile, tokenMask = tokenMaskFile; // (lambdas below capture these)
+    const at::Tensor emptyIds = tokenizer.encode("", s.textLength).ids.slice(1, 0, tokenIds.size(1)).to(s.device);
+    const at::Tensor emptyMask = at::arange(tokenIds.size(1), tokenIds.options()).lt(1).unsqueeze(0); // [1, Lt]: EOS
 
     // 6. DiT, flow matching: x_t = (1 − σ)·x0 + σ·ε, target v = ε − x0, t = 1000·σ.
     const fs::path ditFile = s.outDir / "dit.safetensors";
@@ -571,6 +594,55 @@ void trainDemoModel(const DemoTrainSettings& s) {
             frozenContexts = at::cat(parts);
             frozenEmpty = encodeCaptions(emptyIds, emptyMask);
         }
+
+        // The velocity loss at fixed noise (seeded once) and a few noise levels, on the held-out clips and on as many
+        // training clips: the gap between the two says whether the DiT generalises or memorises its dataset
+        // (curves/dit_heldout.csv; the leader measures it every 500 steps and at the end).
+        const std::vector<double> probeSigmas{0.25, 0.5, 0.75, 0.9};
+        struct FixedNoiseSet {
+            at::Tensor x0, ids, mask, weights, eps;
+        };
+        const auto fixedNoiseSet = [&](const at::Tensor& x0, const at::Tensor& ids, const at::Tensor& mask) {
+            at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s.seed + 4242);
+            at::Tensor eps = at::randn(x0.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(s.device);
+            return FixedNoiseSet{x0, ids, mask, 1.0 + (s.ditObjectWeight - 1.0) * latentObjectMask(x0), eps};
+        };
+        const auto [heldIds, heldMask] = idsAndMask("heldout_ids", "heldout_lengths");
+        const FixedNoiseSet heldOut = fixedNoiseSet(dataset.tensor("heldout_latents").to(s.device), heldIds, heldMask);
+        const int64_t probeClips = std::min(heldOut.x0.size(0), n);
+        const FixedNoiseSet seen = fixedNoiseSet(latents.slice(0, 0, probeClips), tokenIds.slice(0, 0, probeClips),
+                                                 tokenMask.slice(0, 0, probeClips));
+        const auto fixedNoiseLoss = [&](const FixedNoiseSet& set) {
+            at::NoGradGuard noGrad;
+            const at::Tensor ctx = encodeCaptions(set.ids, set.mask);
+            std::vector<double> out;
+            for (const double sigma : probeSigmas) {
+                at::Tensor xt = (1 - sigma) * set.x0 + sigma * set.eps;
+                at::Tensor v = dit->forward(xt, at::full({set.x0.size(0)}, sigma * 1000.0, xt.options()), ctx);
+                at::Tensor loss = ((v - (set.eps - set.x0)).pow(2) * set.weights).sum() /
+                                  (set.weights.sum() * set.x0.size(1));
+                out.push_back(loss.item<double>());
+            }
+            return out;
+        };
+        std::optional<CurveWriter> heldOutCurve;
+        if (dp.isLeader()) {
+            heldOutCurve.emplace(s.outDir / "curves" / "dit_heldout.csv", startStep + priorSteps > 0,
+                                 "step,sigma_0.25_heldout,sigma_0.5_heldout,sigma_0.75_heldout,sigma_0.9_heldout,"
+                                 "sigma_0.25_train,sigma_0.5_train,sigma_0.75_train,sigma_0.9_train");
+        }
+        const auto measureHeldOut = [&](int64_t step) {
+            std::vector<double> held = fixedNoiseLoss(heldOut);
+            const std::vector<double> train = fixedNoiseLoss(seen);
+            const auto mean = [](const std::vector<double>& v) {
+                return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+            };
+            spdlog::info("[dit] step {}: fixed-noise loss on {} held-out clips {:.4f}, on as many training clips {:.4f} "
+                         "(by σ {}: {:.4f} vs {:.4f})", priorSteps + step, heldOut.x0.size(0), mean(held), mean(train),
+                         fmt::join(probeSigmas, "/"), fmt::join(held, "/"), fmt::join(train, "/"));
+            held.insert(held.end(), train.begin(), train.end());
+            heldOutCurve->add(priorSteps + step, held);
+        };
 
         // Data parallel: every rank starts from the leader's weights and draws batches of its own.
         std::vector<at::Tensor> synced = params;
@@ -693,7 +765,13 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 --step;                                      // the loop's ++step comes next
                 continue;
             }
+            if (dp.isLeader() && (step - startStep) % 500 == 0) {
+                measureHeldOut(step);
+            }
             trainStep(step);
+        }
+        if (dp.isLeader()) {
+            measureHeldOut(step);
         }
         if (dp.active()) {
             checkRanksAgree(dp, synced, step);

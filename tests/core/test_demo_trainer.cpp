@@ -71,6 +71,22 @@ std::vector<double> losses(const fs::path& csv) {
     return out;
 }
 
+// Every row of a CSV file as numbers, header skipped.
+std::vector<std::vector<double>> rows(const fs::path& csv) {
+    std::ifstream in(csv);
+    std::vector<std::vector<double>> out;
+    std::string line, cell;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        std::stringstream row(line);
+        out.emplace_back();
+        while (std::getline(row, cell, ',')) {
+            out.back().push_back(std::stod(cell));
+        }
+    }
+    return out;
+}
+
 } // namespace
 
 class DemoTrainerTest : public QObject {
@@ -93,6 +109,20 @@ private slots:
             QVERIFY2(std::isfinite(l) && l > 0, qPrintable(QString("DiT loss %1").arg(l)));
         }
         QCOMPARE(io::SafetensorsFile::open(out / "dit.safetensors").metadata().at("steps"), std::string("3"));
+        // The fixed-noise loss on held-out and on training clips, at four noise levels, before the first step and
+        // after the last; a clean DiT is as wrong on clips it trained on as on the others only at step 0.
+        const auto heldOut = rows(out / "curves" / "dit_heldout.csv");
+        QCOMPARE(heldOut.size(), size_t(2));
+        QCOMPARE(heldOut[0][0], 0.0);
+        QCOMPARE(heldOut[1][0], 3.0);
+        for (const auto& row : heldOut) {
+            QCOMPARE(row.size(), size_t(9));
+            for (double l : row) {
+                QVERIFY2(std::isfinite(l) && l >= 0, qPrintable(QString("held-out curve value %1").arg(l)));
+            }
+            QVERIFY(row[4] > 0 && row[8] > 0);
+        }
+        QVERIFY(!std::equal(heldOut[0].begin() + 1, heldOut[0].end(), heldOut[1].begin() + 1)); // the DiT trained
 
         // The folder is a model: it opens with the DiT config asked for and generates a clip of the trained size.
         const auto folder = io::ModelFolder::open(out);
@@ -119,6 +149,9 @@ private slots:
         QVERIFY(!fs::exists(out / "dit.start.safetensors"));
         // The curve goes on in the same file: rows at the new run's first and last step.
         QCOMPARE(losses(out / "curves" / "dit_loss.csv").size(), ditLosses.size() + 2);
+        const auto heldOutMore = rows(out / "curves" / "dit_heldout.csv");
+        QCOMPARE(heldOutMore.size(), size_t(4));
+        QCOMPARE(heldOutMore[3][0], 5.0);
 
         // --text-encoder-lr: the encoder trains with the DiT; the saved one differs from the frozen one, says how
         // many steps it trained, and the folder still generates with it.
