@@ -118,6 +118,10 @@ int main(int argc, char** argv) {
     bool continueDiT = false;
     app.add_flag("--continue-dit", continueDiT,
                  "Train the finished DiT in --out further (a fresh schedule of --dit-steps/--dit-seconds)");
+    bool prepareOnly = false;
+    app.add_flag("--prepare-only", prepareOnly,
+                 "Run the stages before the DiT (tokenizer, text encoder, VAE, dataset) and stop: several DiT "
+                 "trainings can then start from the same folder's data");
     int ranks = 1;
     app.add_option("--ranks", ranks,
                    "Train the DiT data-parallel over this many processes (one per GPU with --device cuda; "
@@ -177,7 +181,10 @@ int main(int argc, char** argv) {
         if (continueDiT) {
             training::prepareDiTContinuation(s.outDir);
         }
-        if (ranks > 1) {
+        if (prepareOnly) {
+            s.stopBeforeDiT = true;
+            training::trainDemoModel(s);
+        } else if (ranks > 1) {
             if (s.device.is_cuda() && static_cast<size_t>(ranks) > at::getNumGPUs()) {
                 std::cerr << "error: --ranks " << ranks << " with --device cuda, but " << at::getNumGPUs()
                           << " GPU(s) are visible\n";

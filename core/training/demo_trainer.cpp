@@ -282,6 +282,10 @@ void checkRanksAgree(const DataParallel& dp, const std::vector<at::Tensor>& weig
 
 void prepareDiTContinuation(const fs::path& outDir) {
     const fs::path dit = outDir / "dit.safetensors";
+    if (!fs::exists(dit) && fs::exists(outDir / "dit.start.safetensors")) {
+        spdlog::info("[dit] {} is already prepared: the continuation goes on", (outDir / "dit.start.safetensors").string());
+        return; // an interrupted continuation, or one whose data was prepared first (--prepare-only)
+    }
     if (!fs::exists(dit)) {
         throw ConfigError(fmt::format("--continue-dit: {} does not exist (train the DiT first)", dit.string()));
     }

@@ -91,7 +91,8 @@ void trainDemoModel(const DemoTrainSettings& settings);
 
 // Makes the finished DiT in outDir the start of a further DiT stage (ditstudio-train --continue-dit): it becomes
 // dit.start.safetensors and the manifest goes, so that trainDemoModel trains it on (a fresh schedule; the step count
-// in the new file's metadata adds up). ConfigError naming the file when outDir has no finished DiT.
+// in the new file's metadata adds up). A continuation already prepared (dit.start.safetensors and no DiT: interrupted,
+// or its data prepared first) is left to go on. ConfigError naming the file when outDir has neither.
 void prepareDiTContinuation(const std::filesystem::path& outDir);
 
 } // namespace ditstudio::training

@@ -142,6 +142,8 @@ private slots:
         QCOMPARE(io::SafetensorsFile::open(out / "dit.safetensors").metadata().at("steps"), std::string("3"));
         prepareDiTContinuation(out);
         QVERIFY(fs::exists(out / "dit.start.safetensors") && !fs::exists(out / "ditstudio-model.json"));
+        prepareDiTContinuation(out); // prepared already (an interrupted continuation): it goes on from the same start
+        QVERIFY(fs::exists(out / "dit.start.safetensors"));
         DemoTrainSettings more = s;
         more.ditSteps = 2;
         trainDemoModel(more);

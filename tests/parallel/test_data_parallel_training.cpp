@@ -2,7 +2,8 @@
 // two rank processes (the CPU transport) that train the DiT data-parallel; the ranks end with the same weights, the
 // leader alone writes the model, and the folder is complete. A rank killed mid-training fails the run with the
 // rank named, leaves no DiT behind and keeps the dataset, and the same command afterwards completes. --profile:
-// rank 0 alone writes the per-op profile of training steps.
+// rank 0 alone writes the per-op profile of training steps. --prepare-only: the stages before the DiT alone, which
+// the training run after it reads instead of building them again.
 #include "core/io/safetensors.h"
 #include "tests/process_children.h"
 
@@ -36,17 +37,28 @@ private slots:
     void twoRanksTrainOneModel() {
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
+        const fs::path out = dir.path().toStdString();
+        // --prepare-only: the stages before the DiT, then stop (the data several trainings can start from).
+        QProcess prepare;
+        prepare.setProcessChannelMode(QProcess::MergedChannels);
+        prepare.start(kTrainExe, tinyRun(dir.path(), 4) << "--prepare-only");
+        QVERIFY(prepare.waitForFinished(300000));
+        const QString prepared = QString::fromUtf8(prepare.readAll());
+        QVERIFY2(prepare.exitCode() == 0 && prepared.contains("the stages before the DiT are complete"),
+                 qPrintable(prepared.right(3000)));
+        QVERIFY(fs::exists(out / "dataset.safetensors") && !fs::exists(out / "dit.safetensors"));
+
         QProcess train;
         train.setProcessChannelMode(QProcess::MergedChannels);
         train.start(kTrainExe, tinyRun(dir.path(), 4));
         QVERIFY(train.waitForFinished(300000));
         const QString log = QString::fromUtf8(train.readAll());
+        QVERIFY2(!log.contains("[dataset] 16 training clips"), qPrintable(log.right(3000))); // built once, above
         QVERIFY2(train.exitStatus() == QProcess::NormalExit && train.exitCode() == 0, qPrintable(log.right(3000)));
         QVERIFY2(log.contains("data parallel over 2 CPU ranks"), qPrintable(log.right(3000)));
         QVERIFY2(log.contains("rank 1 of 2, 2 clips per rank and step (4 in all)"), qPrintable(log.right(3000)));
         QVERIFY2(log.contains("the 2 ranks hold the same weights after step 4"), qPrintable(log.right(3000)));
 
-        const fs::path out = dir.path().toStdString();
         for (const char* name : {"dit.safetensors", "text_encoder.safetensors", "ditstudio-model.json",
                                  "curves/dit_loss.csv"}) {
             QVERIFY2(fs::exists(out / name), name);
