@@ -105,9 +105,10 @@ std::vector<at::Tensor> parameters(const std::map<std::string, at::Tensor>& m) {
 
 class CurveWriter {
 public:
+    // append: a curve that goes on (a resumed or continued stage); a file that is new or empty gets the header.
     CurveWriter(const fs::path& path, bool append, const char* header = "step,loss,seconds")
         : out_(path, append ? std::ios::app : std::ios::trunc) {
-        if (!append) {
+        if (!append || fs::file_size(path) == 0) {
             out_ << header << "\n";
         }
     }
@@ -554,8 +555,21 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 spdlog::info("[dit] continuing from {} ({} earlier steps, step {} of this run)", from.string(),
                              priorSteps, startStep);
             }
+            // Continuing with more layers than the start has (--continue-dit --dit-layers N): the new blocks join as
+            // identities — their attention and FFN output projections start at zero — so the DiT computes what it
+            // computed before and the new depth learns from there.
+            const bool growing = !weights.empty();
             const auto source = io::WeightSource::fromTensors(weights, "dit-training");
             io::ScopedWeightInit init([&](const std::string& n, const std::vector<int64_t>& sh) {
+                const bool output = n.ends_with(".self_attn.o.weight") || n.ends_with(".cross_attn.o.weight") ||
+                                    n.ends_with(".ffn.2.weight");
+                if (growing && output && n.starts_with("blocks.")) {
+                    if (n.ends_with(".self_attn.o.weight")) {
+                        spdlog::info("[dit] {} is new: it joins as an identity (zero output projections)",
+                                     n.substr(0, n.find(".self_attn")));
+                    }
+                    return at::zeros(sh, at::TensorOptions().dtype(at::kFloat).device(s.device)).requires_grad_(true);
+                }
                 return initialValue(n, sh, s.device);
             }, &weights);
             dit = std::make_unique<WanDiT>(source, s.dit, at::kFloat, s.device);

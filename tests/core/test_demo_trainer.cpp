@@ -170,7 +170,30 @@ private slots:
         QVERIFY(!at::equal(trainedEmbedding, frozenEmbedding));
         QVERIFY(!fs::exists(out / "text_encoder.ckpt.safetensors"));
         Generator retrained(out, at::kCPU, at::kFloat);
-        QVERIFY(retrained.generate(g).frames.to(at::kFloat).std().item<double>() > 0);
+        const at::Tensor before = retrained.generate(g).frames;
+        QVERIFY(before.to(at::kFloat).std().item<double>() > 0);
+
+        // --continue-dit with more layers: the new block joins as an identity, so with a zero learning rate the
+        // grown DiT draws exactly what the smaller one drew; the old block's weights are kept.
+        const at::Tensor q0 = io::SafetensorsFile::open(out / "dit.safetensors").tensor("blocks.0.self_attn.q.weight").clone();
+        prepareDiTContinuation(out);
+        DemoTrainSettings grown = more;
+        grown.dit.numLayers = 2;
+        grown.ditSteps = 1;
+        grown.ditLr = 0;
+        grown.textEncoderLr = 0;
+        trainDemoModel(grown);
+        const auto grownDit = io::SafetensorsFile::open(out / "dit.safetensors");
+        QVERIFY(at::equal(grownDit.tensor("blocks.0.self_attn.q.weight"), q0));
+        for (const char* name : {"blocks.1.self_attn.o.weight", "blocks.1.cross_attn.o.weight", "blocks.1.ffn.2.weight"}) {
+            QVERIFY2(grownDit.tensor(name).abs().max().item<double>() == 0, name);
+        }
+        QVERIFY(grownDit.tensor("blocks.1.self_attn.q.weight").abs().max().item<double>() > 0);
+        QCOMPARE(io::ModelFolder::open(out).ditConfig.numLayers, int64_t(2));
+        Generator grownGenerator(out, at::kCPU, at::kFloat);
+        const at::Tensor after = grownGenerator.generate(g).frames;
+        QVERIFY2(at::allclose(after.to(at::kFloat), before.to(at::kFloat), 0, 1e-5),
+                 "a grown DiT with identity blocks draws differently");
     }
 
     // stopBeforeDiT leaves the folder a data-parallel group reads; --dit-bf16 trains the same DiT in mixed precision
