@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
     app.add_option("--dit-patch", ditPatch,
                    "Spatial patch of the DiT (Wan: 2; 1 gives every latent pixel its own token, 4x the tokens)")
         ->check(CLI::Range(1, 4));
+    app.add_option("--object-scale", s.objectScale,
+                   "Object sizes of the synthetic world: radii 0.10-0.22 of the frame side times this, in [0.5, 1.6] "
+                   "(a dataset of another scale is built again)");
     app.add_option("--frames", s.frames);
     app.add_option("--size", s.height, "Height = width of the training clips");
     app.add_option("--commit", s.trainingCommit, "Commit recorded in the manifest");

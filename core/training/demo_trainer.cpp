@@ -332,7 +332,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
     fs::create_directories(s.outDir / "tokenizer");
     fs::create_directories(s.outDir / "curves");
     at::manual_seed(s.seed);
-    WorldSettings ws{s.frames, s.height, s.width, 2};
+    WorldSettings ws{s.frames, s.height, s.width, 2, s.objectScale};
     SyntheticWorld world(ws);
 
     // 1. Tokenizer.
@@ -470,9 +470,13 @@ void trainDemoModel(const DemoTrainSettings& s) {
     const int64_t heldOutClips = std::clamp<int64_t>(s.datasetClips / 8, 2, 256);
     if (fs::exists(dataFile)) {
         const auto f = io::SafetensorsFile::open(dataFile);
-        if (!f.contains("ids") || f.find("ids")->shape.back() > s.textLength || !f.contains("heldout_latents")) {
-            spdlog::info("[dataset] {} holds no caption ids of at most {} tokens or no held-out clips (an earlier "
-                         "trainer's, or another text length): building it again", dataFile.string(), s.textLength);
+        const auto scale = f.metadata().find("object_scale");
+        const float builtScale = scale == f.metadata().end() ? 1.0f : std::stof(scale->second);
+        if (!f.contains("ids") || f.find("ids")->shape.back() > s.textLength || !f.contains("heldout_latents") ||
+            builtScale != s.objectScale) {
+            spdlog::info("[dataset] {} holds no caption ids of at most {} tokens, no held-out clips or objects of "
+                         "another scale ({}; an earlier trainer's, another text length or object scale): building it "
+                         "again", dataFile.string(), s.textLength, builtScale);
             fs::remove(dataFile);
         }
     }
@@ -508,7 +512,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
         const auto [heldLat, heldIds, heldLens] = encodeClips(s.seed + 300, heldOutClips, "held-out");
         io::saveSafetensors(dataFile, {{"latents", lat}, {"ids", ids}, {"lengths", lens},
                                        {"heldout_latents", heldLat}, {"heldout_ids", heldIds},
-                                       {"heldout_lengths", heldLens}});
+                                       {"heldout_lengths", heldLens}},
+                          {{"object_scale", fmt::format("{}", s.objectScale)}});
         const double secs = std::chrono::duration<double>(Clock::now() - built).count();
         spdlog::info("[dataset] {} training clips (+{} held out) in {:.1f} s ({:.0f} clips/s), latents {}, caption ids {}",
                      lat.size(0), heldLat.size(0), secs, (lat.size(0) + heldLat.size(0)) / std::max(secs, 1e-9),

@@ -38,6 +38,7 @@ struct DemoTrainSettings {
     at::Device device = at::kCPU;
     uint64_t seed = 1;
     int64_t frames = 17, height = 128, width = 128;
+    float objectScale = 1.0f;     // the synthetic world's object sizes (WorldSettings::objectScale)
     int64_t vocabSize = 160;
     // Context length of the pipeline (the manifest's text_length; padded rows are zero). Wan's 512 would leave ~490
     // zero rows beside a demo caption's ~25 (at most 52 tokens), which every cross-attention query must out-weigh to

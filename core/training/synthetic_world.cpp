@@ -88,6 +88,13 @@ std::array<float, 3> lookUp(const std::map<std::string, std::array<float, 3>>& t
 }
 } // namespace
 
+SyntheticWorld::SyntheticWorld(WorldSettings settings) : settings_(settings) {
+    if (!(settings_.objectScale >= 0.5f && settings_.objectScale <= 1.6f)) {
+        throw ConfigError(fmt::format("synthetic world: object scale {} is outside [0.5, 1.6] (object radii are "
+                                      "0.10-0.22 of the frame side times it)", settings_.objectScale));
+    }
+}
+
 std::array<float, 3> SyntheticWorld::colourRgb(const std::string& colour) {
     return lookUp(colourTable(), colour, "colour");
 }
@@ -179,7 +186,7 @@ Clip SyntheticWorld::sample(uint64_t seed, uint64_t index, at::Device device) co
                      (o.colour == "green" && clip.background == "dark green") ||
                      (o.colour == "blue" && clip.background == "dark blue"));
             o.motion = pick(rng, motions());
-            o.size = uniform(rng, 0.10f, count == 2 ? 0.16f : 0.22f);
+            o.size = uniform(rng, 0.10f, count == 2 ? 0.16f : 0.22f) * settings_.objectScale;
             o.speed = uniform(rng, 0.35f, 0.55f);
         }
         // Start where the motion keeps the object in view.

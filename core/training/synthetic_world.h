@@ -18,6 +18,9 @@ struct WorldSettings {
     int64_t height = 128;
     int64_t width = 128;
     int64_t maxObjects = 2;
+    // Object radii are drawn from [0.10, 0.22] of the frame side (one object; [0.10, 0.16] for two) times this:
+    // larger objects give a shape's outline more latent positions. In [0.5, 1.6]; 1 keeps the shipped model's world.
+    float objectScale = 1.0f;
 };
 
 struct ObjectSpec {
@@ -36,7 +39,8 @@ struct Clip {
 
 class SyntheticWorld {
 public:
-    explicit SyntheticWorld(WorldSettings settings = {}) : settings_(settings) {}
+    // ConfigError naming the setting when objectScale is outside [0.5, 1.6].
+    explicit SyntheticWorld(WorldSettings settings = {});
 
     // Deterministic for (seed, index). Rendered on `device`.
     Clip sample(uint64_t seed, uint64_t index, at::Device device = at::kCPU) const;

@@ -221,6 +221,17 @@ private slots:
         }
         QVERIFY2(!at::equal(weights[false], weights[true]), "the bf16 run trained exactly as the float32 one");
 
+        // A dataset records its world's object scale; preparing with another scale builds it again.
+        const auto scaleOf = [&] {
+            return io::SafetensorsFile::open(prepared / "dataset.safetensors").metadata().at("object_scale");
+        };
+        QCOMPARE(scaleOf(), std::string("1"));
+        const at::Tensor before = io::SafetensorsFile::open(prepared / "dataset.safetensors").tensor("latents").clone();
+        s.objectScale = 1.5f;
+        trainDemoModel(s);
+        QCOMPARE(scaleOf(), std::string("1.5"));
+        QVERIFY(!at::equal(io::SafetensorsFile::open(prepared / "dataset.safetensors").tensor("latents"), before));
+
         // A profile request: the hook is called once, after profileAfterSteps steps, and each call of the function
         // it gets runs one real step of the run (the run still ends after ditSteps steps in all).
         const fs::path profiled = fs::path(dir.path().toStdString()) / "profiled";

@@ -20,6 +20,8 @@ target_compile_definitions(test_core_fuzz_regressions PRIVATE DITSTUDIO_SOURCE_D
 ditstudio_test(core core/test_demo_trainer.cpp)
 # The trainer's fused AdamW and sync-free clipping against LibTorch's AdamW and clip_grad_norm_.
 ditstudio_test(core core/test_fused_adamw.cpp)
+# The demo model's training world: reproducible clips, captions that say what is drawn, the object scale.
+ditstudio_test(core core/test_synthetic_world.cpp)
 # The demo model's content: colour, shape and direction measured from generated pixels (33 CPU generations, ~2 min).
 ditstudio_test(core core/test_demo_content.cpp)
 # ~22 generations of 17 frames on the CPU: more than Qt Test's default 5 minutes per function on a busy 2-core box.
