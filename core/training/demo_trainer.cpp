@@ -554,8 +554,17 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 const auto meta = io::SafetensorsFile::open(from).metadata();
                 startStep = from == ditCkpt ? std::stoll(meta.at("step")) : 0;
                 priorSteps = std::stoll(meta.count("prior_steps") ? meta.at("prior_steps") : meta.at("steps"));
+                int64_t startLayers = 0;
                 for (const auto& n : resume.names()) {
                     weights[n] = resume.tensor(n).to(s.device, at::kFloat).clone().requires_grad_(true);
+                    if (n.starts_with("blocks.")) {
+                        startLayers = std::max<int64_t>(startLayers, std::stoll(n.substr(7)) + 1);
+                    }
+                }
+                if (startLayers > s.dit.numLayers) {
+                    throw ConfigError(fmt::format("{} has {} DiT layers; a continuation can keep or add layers, not "
+                                                  "drop them (--dit-layers {})", from.string(), startLayers,
+                                                  s.dit.numLayers));
                 }
                 spdlog::info("[dit] continuing from {} ({} earlier steps, step {} of this run)", from.string(),
                              priorSteps, startStep);

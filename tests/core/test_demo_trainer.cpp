@@ -190,6 +190,12 @@ private slots:
         }
         QVERIFY(grownDit.tensor("blocks.1.self_attn.q.weight").abs().max().item<double>() > 0);
         QCOMPARE(io::ModelFolder::open(out).ditConfig.numLayers, int64_t(2));
+        prepareDiTContinuation(out);
+        DemoTrainSettings shrunk = grown;
+        shrunk.dit.numLayers = 1;
+        requireConfigError([&] { trainDemoModel(shrunk); }, "has 2 DiT layers; a continuation can keep or add layers");
+        trainDemoModel(grown); // the refused run changed nothing: the continuation goes on
+        QCOMPARE(io::ModelFolder::open(out).ditConfig.numLayers, int64_t(2));
         Generator grownGenerator(out, at::kCPU, at::kFloat);
         const at::Tensor after = grownGenerator.generate(g).frames;
         QVERIFY2(at::allclose(after.to(at::kFloat), before.to(at::kFloat), 0, 1e-5),
