@@ -3,7 +3,8 @@
 // leader alone writes the model, and the folder is complete. A rank killed mid-training fails the run with the
 // rank named, leaves no DiT behind and keeps the dataset, and the same command afterwards completes. --profile:
 // rank 0 alone writes the per-op profile of training steps. --prepare-only: the stages before the DiT alone, which
-// the training run after it reads instead of building them again.
+// the training run after it reads instead of building them again. scripts/train_demo_model.sh (the shipped model's
+// recipe) end to end at a tiny size: a DiT trained, grown and found complete on a second run.
 #include "core/io/safetensors.h"
 #include "tests/process_children.h"
 
@@ -93,6 +94,53 @@ private slots:
         QVERIFY(!json.value("kernels").toArray().isEmpty());
         QVERIFY(json.value("total_ms").toDouble() > 0);
         QCOMPARE(log.count("written to " + profile), 1); // the leader only
+    }
+
+    // scripts/train_demo_model.sh, the shipped model's recipe as one command, at a tiny size on CPU ranks: data,
+    // a 1-layer DiT from scratch over 2 ranks, grown to 2 layers over 2 ranks; run again, it finds every stage done.
+    void recipeScriptTrainsAndGrowsTheDiT() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const fs::path out = fs::path(dir.path().toStdString()) / "model";
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        for (const auto& [k, v] : std::vector<std::pair<QString, QString>>{
+                 {"DEVICE", "cpu"}, {"RANKS", "2"}, {"SKIP_BUILD", "1"}, {"BUILD", DITSTUDIO_BINARY_DIR},
+                 {"VAE_SECONDS", "2"}, {"CLIPS", "16"}, {"BASE_LAYERS", "1"}, {"DIT_SECONDS", "2"},
+                 {"GROW_LAYERS", "2"}, {"GROW_SECONDS", "2"}, {"DIT_BATCH", "2"}, {"EVALUATE_SEEDS", "0"}}) {
+            env.insert(k, v);
+        }
+        const QStringList args = {QString(DITSTUDIO_SOURCE_DIR) + "/scripts/train_demo_model.sh",
+                                  QString::fromStdString(out.string()), "--frames", "5", "--size", "32",
+                                  "--vae-crop-size", "16", "--vae-crop-frames", "5", "--dit-dim", "64",
+                                  "--dit-heads", "2"};
+        const auto run = [&] {
+            QProcess script;
+            script.setProcessEnvironment(env);
+            script.setProcessChannelMode(QProcess::MergedChannels);
+            script.start("bash", args);
+            if (!script.waitForFinished(300000)) {
+                script.kill();
+                script.waitForFinished();
+            }
+            const QString log = QString::fromUtf8(script.readAll());
+            return std::pair{script.exitCode(), log};
+        };
+        const auto [code, log] = run();
+        QVERIFY2(code == 0, qPrintable(log.right(3000)));
+        for (const char* stage : {"stage 1:", "stage 2: 1-layer DiT from scratch over 2 rank(s)",
+                                  "stage 3: the DiT grown to 2 layers over 2 rank(s)", "blocks.1 is new",
+                                  "the 2 ranks hold the same weights"}) {
+            QVERIFY2(log.contains(stage), qPrintable(QString("%1 missing:\n%2").arg(stage, log.right(3000))));
+        }
+        QFile manifest(QString::fromStdString((out / "ditstudio-model.json").string()));
+        QVERIFY(manifest.open(QIODevice::ReadOnly));
+        const QJsonObject dit = QJsonDocument::fromJson(manifest.readAll()).object().value("dit").toObject();
+        QCOMPARE(dit.value("config").toObject().value("num_layers").toInt(), 2);
+        QVERIFY(fs::exists(out / "curves" / "dit_heldout.csv"));
+
+        const auto [again, secondLog] = run(); // complete: nothing is trained again
+        QVERIFY2(again == 0 && !secondLog.contains("stage 1:") && !secondLog.contains("stage 3:"),
+                 qPrintable(secondLog.right(3000)));
     }
 
     void aKilledRankFailsTheRunAndARerunCompletes() {

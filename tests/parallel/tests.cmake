@@ -7,3 +7,4 @@ ditstudio_test(parallel parallel/test_usp_bench.cpp LIBS ditstudio_parallel LABE
 add_dependencies(test_parallel_usp_bench ditstudio-rank ditstudio-cli)
 ditstudio_test(parallel parallel/test_data_parallel_training.cpp LABELS e2e)
 add_dependencies(test_parallel_data_parallel_training ditstudio-train)
+target_compile_definitions(test_parallel_data_parallel_training PRIVATE DITSTUDIO_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
