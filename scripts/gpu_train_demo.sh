@@ -8,22 +8,12 @@
 #      EVALUATE_TIMEOUT (120 s), BUILD (build tree, default build/headless), SKIP_BUILD=1 (BUILD is built already:
 #      several trainings at once, one per GPU through CUDA_VISIBLE_DEVICES)
 set -euo pipefail
-out="$(mkdir -p "$1" && cd "$1" && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/train_setup.sh" "$1"
 shift
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-[[ -d .deps ]] && . scripts/gpu_deps.sh
-build="${BUILD:-build/headless}"
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cmake --preset headless -B "$build" -DDITSTUDIO_TESTS=OFF \
-        -DDITSTUDIO_TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" > "$out/build.log" 2>&1
-    cmake --build "$build" --target ditstudio-train >> "$out/build.log" 2>&1
-fi
-commit="$(cat COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-"$build/app/train/ditstudio-train" --device cuda --out "$out" --commit "$commit" \
+"$train" --device cuda --out "$out" --commit "$commit" \
     --vae-seconds "${VAE_SECONDS:-230}" --vae-steps 1000000 --vae-batch 16 \
     --clips "${CLIPS:-8192}" --dit-steps 20000 --dit-batch "${DIT_BATCH:-256}" --dit-lr "${DIT_LR:-6e-4}" --dit-seconds "${DIT_SECONDS:-400}" \
     "$@"
 # The content score (the same prompts and measurements as the CTest content test), bounded in time.
-timeout "${EVALUATE_TIMEOUT:-120}" "$build/app/train/ditstudio-train" --device cuda --out "$out" \
+timeout "${EVALUATE_TIMEOUT:-120}" "$train" --device cuda --out "$out" \
     --evaluate "${EVALUATE_SEEDS:-3}" || echo "evaluation did not finish within ${EVALUATE_TIMEOUT:-120} s"

@@ -13,18 +13,8 @@
 # The shipped model (resources/demo-model) went through these stages in a longer chain of runs; each is in
 # docs/performance.md ("Demo-model training").
 set -euo pipefail
-out="$(mkdir -p "$1" && cd "$1" && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/train_setup.sh" "$1"
 shift
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-[[ -d .deps ]] && . scripts/gpu_deps.sh
-build="${BUILD:-build/headless}"
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cmake --preset headless -B "$build" -DDITSTUDIO_TESTS=OFF \
-        -DDITSTUDIO_TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" > "$out/build.log" 2>&1
-    cmake --build "$build" --target ditstudio-train >> "$out/build.log" 2>&1
-fi
-train="$build/app/train/ditstudio-train"
 device="${DEVICE:-cuda}"
 if [[ "$device" == cuda ]]; then
     ranks="${RANKS:-$(nvidia-smi -L | wc -l)}"
@@ -35,7 +25,6 @@ else
 fi
 parallel=()
 (( ranks > 1 )) && parallel=(--ranks "$ranks")
-commit="$(cat COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 common=(--device "$device" --out "$out" --commit "$commit" --clips "${CLIPS:-32768}" --dit-steps 1000000
         --dit-batch "${DIT_BATCH:-512}" "${precision[@]}")
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
