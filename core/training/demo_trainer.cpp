@@ -329,11 +329,10 @@ void trainDemoModel(const DemoTrainSettings& s) {
             }
         }
     }
+    const SyntheticWorld world(WorldSettings{s.frames, s.height, s.width, 2, s.objectScale}); // checks its settings
     fs::create_directories(s.outDir / "tokenizer");
     fs::create_directories(s.outDir / "curves");
     at::manual_seed(s.seed);
-    WorldSettings ws{s.frames, s.height, s.width, 2, s.objectScale};
-    SyntheticWorld world(ws);
 
     // 1. Tokenizer.
     const fs::path spm = s.outDir / "tokenizer" / "spiece.model";
