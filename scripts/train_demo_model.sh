@@ -17,6 +17,10 @@ set -euo pipefail
 shift
 device="${DEVICE:-cuda}"
 if [[ "$device" == cuda ]]; then
+    if [[ -z "${RANKS:-}" ]] && ! command -v nvidia-smi > /dev/null; then
+        echo "error: no nvidia-smi to count the GPUs: set RANKS=N, or DEVICE=cpu" >&2
+        exit 2
+    fi
     ranks="${RANKS:-$(nvidia-smi -L | wc -l)}"
     precision=(--dit-bf16)
 else
