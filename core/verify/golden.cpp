@@ -34,6 +34,10 @@ io::SafetensorsFile CaseContext::file(const std::string& key) const {
     return io::SafetensorsFile::open(dir / entry[key].get<std::string>());
 }
 
+double reducedPrecisionTolerance(const nlohmann::json& ditEntry) {
+    return 1.25 * ditEntry.value("bf16_cuda_rel_l2_vs_fp32", 0.0) + 0.01;
+}
+
 double relativeL2(const at::Tensor& out, const at::Tensor& ref) {
     at::Tensor o = out.detach().to(at::kCPU, at::kDouble);
     at::Tensor r = ref.detach().to(at::kCPU, at::kDouble);

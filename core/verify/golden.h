@@ -67,9 +67,11 @@ void checkAbs(CaseResult& r, const std::string& name, const at::Tensor& out, con
 void checkBitwise(CaseResult& r, const std::string& name, const at::Tensor& out, const at::Tensor& ref);
 void checkMaxAbsU8(CaseResult& r, const std::string& name, const at::Tensor& out, const at::Tensor& ref, int tol);
 
-// Float32 CPU tolerances from the golden README; for bfloat16 on CUDA the DiT bound is
-// 1.25 × the reference's own drift + 0.01.
+// Float32 CPU tolerances from the golden README.
 constexpr double kRelL2Tolerance = 1e-4;
+// The reduced-precision bound of a DiT's output (a DiT case, or the DiT a pipeline case runs): 1.25 × the reference's
+// own drift when it runs that DiT in bfloat16 (the manifest entry's bf16_cuda_rel_l2_vs_fp32) + 0.01.
+double reducedPrecisionTolerance(const nlohmann::json& ditEntry);
 
 // Runs the named cases (all when empty). Throws FormatError for a missing/malformed directory or manifest,
 // ConfigError for an unknown case name.

@@ -43,8 +43,7 @@ void checkDit(const CaseContext& ctx, CaseResult& result) {
         return;
     }
     // Reduced precision: only the output, against the float32 reference, within the reference's own drift.
-    const double drift = ctx.entry.value("bf16_cuda_rel_l2_vs_fp32", 0.0);
-    checkRelL2(result, "output(vs fp32)", out, caseFile.tensor("output"), 1.25 * drift + 0.01);
+    checkRelL2(result, "output(vs fp32)", out, caseFile.tensor("output"), reducedPrecisionTolerance(ctx.entry));
 }
 
 } // namespace ditstudio::verify
