@@ -174,9 +174,9 @@ RopeTable RopeTable::slice(int64_t begin, int64_t end) const {
 }
 
 at::Tensor applyRope(const at::Tensor& x, const RopeTable& rope) {
-    // x [B, L, H, d]; rope.cos/sin [L, d/2] float64.
+    // x [B, L, H, d]; rope.cos/sin [L, d/2], float64 unless converted (RopeTable::to).
     const auto sizes = x.sizes().vec();
-    at::Tensor xd = x.to(at::kDouble).reshape({sizes[0], sizes[1], sizes[2], sizes[3] / 2, 2});
+    at::Tensor xd = x.to(rope.cos.scalar_type()).reshape({sizes[0], sizes[1], sizes[2], sizes[3] / 2, 2});
     at::Tensor re = xd.select(-1, 0);                   // [B, L, H, d/2]
     at::Tensor im = xd.select(-1, 1);
     at::Tensor c = rope.cos.view({1, sizes[1], 1, -1}); // [1, L, 1, d/2]

@@ -52,9 +52,12 @@ struct RopeTable {
     at::Tensor cos, sin;
     static RopeTable build(int64_t headDim, int64_t f, int64_t h, int64_t w, at::Device device);
     RopeTable slice(int64_t begin, int64_t end) const; // rows [begin, end), identity past L
+    // The same factors in another dtype; applyRope computes in the table's dtype (training rotates in float32).
+    RopeTable to(at::ScalarType dtype) const { return RopeTable{cos.to(dtype), sin.to(dtype)}; }
 };
 
-// Applies the interleaved-pair rotation in float64 and rounds once: x [B, L, H, d] → same shape and dtype.
+// Applies the interleaved-pair rotation in the table's dtype (float64, the reference's, unless the table was
+// converted) and rounds once: x [B, L, H, d] → same shape and dtype.
 at::Tensor applyRope(const at::Tensor& x, const RopeTable& rope);
 
 // Self-attention over [B, L, H, d] q/k/v; replaceable so that sequence parallelism (Ulysses/ring) can plug in.

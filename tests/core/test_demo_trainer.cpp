@@ -202,6 +202,22 @@ private slots:
                  "a grown DiT with identity blocks draws differently");
     }
 
+    // The trainer rotates q/k in float32 (RopeTable::to); inference keeps the reference's float64 rotation. The two
+    // agree to float32 rounding.
+    void float32RotationAgreesWithTheReference() {
+        at::manual_seed(3);
+        const RopeTable table = RopeTable::build(32, 2, 3, 4, at::kCPU);
+        QCOMPARE(table.cos.scalar_type(), at::kDouble);
+        const RopeTable single = table.to(at::kFloat);
+        QCOMPARE(single.cos.scalar_type(), at::kFloat);
+        const at::Tensor x = at::randn({2, 24, 3, 32});
+        const at::Tensor reference = applyRope(x, table), fast = applyRope(x, single);
+        QCOMPARE(fast.scalar_type(), at::kFloat);
+        const double rel = ((fast - reference).norm() / reference.norm()).item<double>();
+        QVERIFY2(rel < 1e-6, qPrintable(QString("float32 rotation off by %1").arg(rel)));
+        QVERIFY(!at::allclose(reference, x)); // it rotates
+    }
+
     // stopBeforeDiT leaves the folder a data-parallel group reads; --dit-bf16 trains the same DiT in mixed precision
     // (autocast engaged: the weights differ from the float32 run's from the same start, and stay finite).
     void mixedPrecisionFromAPreparedFolder() {
