@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
     app.add_option("--dit-object-weight", s.ditObjectWeight,
                    "Weight of object latents (and their outline) in the DiT's loss; 1 = plain MSE")
         ->check(CLI::Range(1.0, 100.0));
+    app.add_option("--dit-ema", s.ditEma,
+                   "Decay of the moving average of the DiT's (and a training text encoder's) weights that the model "
+                   "folder gets; 0 saves the raw weights")
+        ->check(CLI::Range(0.0, 0.99999));
     app.add_option("--dit-sigma-shift", s.ditSigmaShift,
                    "Shift of the training noise levels (1 = uniform σ; larger favours high noise)")
         ->check(CLI::Range(0.1, 20.0));

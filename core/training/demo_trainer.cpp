@@ -302,6 +302,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
     if (s.vaeCropFrames % 4 != 1 || s.vaeCropFrames > s.frames) {
         throw ConfigError(fmt::format("VAE crop frames must be 4k+1 and at most {}, got {}", s.frames, s.vaeCropFrames));
     }
+    if (!(s.ditEma >= 0 && s.ditEma < 1)) {
+        throw ConfigError(fmt::format("DiT moving-average decay must be in [0, 1) (0: raw weights), got {}", s.ditEma));
+    }
     for (const int64_t axis : {int64_t{1}, int64_t{2}}) {
         const int64_t latent = (axis == 1 ? s.height : s.width) / 8, patch = s.dit.patchSize[axis];
         if (patch < 1 || latent % patch != 0) {
@@ -469,13 +472,16 @@ void trainDemoModel(const DemoTrainSettings& s) {
     const int64_t heldOutClips = std::clamp<int64_t>(s.datasetClips / 8, 2, 256);
     if (fs::exists(dataFile)) {
         const auto f = io::SafetensorsFile::open(dataFile);
-        const auto scale = f.metadata().find("object_scale");
-        const float builtScale = scale == f.metadata().end() ? 1.0f : std::stof(scale->second);
+        const auto meta = f.metadata();
+        const auto scale = meta.find("object_scale");
+        const float builtScale = scale == meta.end() ? 1.0f : std::stof(scale->second);
+        const auto version = meta.find("world_version");
+        const int builtWorld = version == meta.end() ? 1 : std::stoi(version->second);
         if (!f.contains("ids") || f.find("ids")->shape.back() > s.textLength || !f.contains("heldout_latents") ||
-            builtScale != s.objectScale) {
-            spdlog::info("[dataset] {} holds no caption ids of at most {} tokens, no held-out clips or objects of "
-                         "another scale ({}; an earlier trainer's, another text length or object scale): building it "
-                         "again", dataFile.string(), s.textLength, builtScale);
+            builtScale != s.objectScale || builtWorld != SyntheticWorld::kVersion) {
+            spdlog::info("[dataset] {} is not this run's (caption ids of at most {} tokens, held-out clips, object "
+                         "scale {} (it has {}), world version {} (it has {})): building it again", dataFile.string(),
+                         s.textLength, s.objectScale, builtScale, SyntheticWorld::kVersion, builtWorld);
             fs::remove(dataFile);
         }
     }
@@ -512,7 +518,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
         io::saveSafetensors(dataFile, {{"latents", lat}, {"ids", ids}, {"lengths", lens},
                                        {"heldout_latents", heldLat}, {"heldout_ids", heldIds},
                                        {"heldout_lengths", heldLens}},
-                          {{"object_scale", fmt::format("{}", s.objectScale)}});
+                          {{"object_scale", fmt::format("{}", s.objectScale)},
+                           {"world_version", std::to_string(SyntheticWorld::kVersion)}});
         const double secs = std::chrono::duration<double>(Clock::now() - built).count();
         spdlog::info("[dataset] {} training clips (+{} held out) in {:.1f} s ({:.0f} clips/s), latents {}, caption ids {}",
                      lat.size(0), heldLat.size(0), secs, (lat.size(0) + heldLat.size(0)) / std::max(secs, 1e-9),
@@ -616,6 +623,45 @@ void trainDemoModel(const DemoTrainSettings& s) {
             optText.emplace(t5List, FusedAdamW::Options{.lr = s.textEncoderLr, .weightDecay = 1e-4});
             spdlog::info("[dit] the text encoder trains with the DiT (learning rate {})", s.textEncoderLr);
         }
+        // The moving average of the weights (DemoTrainSettings::ditEma), kept by the leader; a resumed run takes it
+        // from the checkpoint of the same step, or starts it from the resumed weights.
+        const fs::path emaCkpt = s.outDir / "dit.ema.ckpt.safetensors";
+        std::vector<std::string> emaNames;
+        std::vector<at::Tensor> live, ema;
+        if (s.ditEma > 0 && dp.isLeader()) {
+            for (const auto& [name, w] : weights) {
+                emaNames.push_back("dit." + name);
+                live.push_back(w);
+            }
+            for (const auto& [name, w] : trainText ? t5Params : std::map<std::string, at::Tensor>{}) {
+                emaNames.push_back("text_encoder." + name);
+                live.push_back(w);
+            }
+            std::optional<io::SafetensorsFile> saved;
+            if (startStep > 0 && fs::exists(emaCkpt)) {
+                saved.emplace(io::SafetensorsFile::open(emaCkpt));
+                if (saved->metadata().at("step") != std::to_string(startStep) ||
+                    !std::all_of(emaNames.begin(), emaNames.end(), [&](const auto& n) { return saved->contains(n); })) {
+                    spdlog::warn("[dit] {} is not the moving average of step {}'s weights: it starts again from them",
+                                 emaCkpt.string(), startStep);
+                    saved.reset();
+                }
+            }
+            for (size_t i = 0; i < live.size(); ++i) {
+                ema.push_back(saved ? saved->tensor(emaNames[i]).to(s.device, at::kFloat)
+                                    : live[i].detach().clone());
+            }
+            spdlog::info("[dit] moving average of the weights: decay {}{}", s.ditEma,
+                         saved ? fmt::format(" (resumed from {})", emaCkpt.string()) : "");
+        }
+        const auto saveEma = [&](int64_t step) {
+            std::vector<std::pair<std::string, at::Tensor>> list;
+            for (size_t i = 0; i < ema.size(); ++i) {
+                list.emplace_back(emaNames[i], ema[i]);
+            }
+            io::saveSafetensors(emaCkpt, list, {{"step", std::to_string(step)}});
+        };
+
         // Captions → contexts [B, L, 64] as the pipeline builds them (rows past each caption's length are zero).
         const auto encodeCaptions = [&](const at::Tensor& ids, const at::Tensor& mask) {
             const at::Tensor c = textEncoder.encode(ids, mask);
@@ -669,7 +715,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
                                  "step,sigma_0.25_heldout,sigma_0.5_heldout,sigma_0.75_heldout,sigma_0.9_heldout,"
                                  "sigma_0.25_train,sigma_0.5_train,sigma_0.75_train,sigma_0.9_train");
         }
-        const auto measureHeldOut = [&](int64_t step) {
+        const auto measureHeldOut = [&](int64_t step, bool record) {
             std::vector<double> held = fixedNoiseLoss(heldOut);
             const std::vector<double> train = fixedNoiseLoss(seen);
             const auto mean = [](const std::vector<double>& v) {
@@ -678,8 +724,10 @@ void trainDemoModel(const DemoTrainSettings& s) {
             spdlog::info("[dit] step {}: fixed-noise loss on {} held-out clips {:.4f}, on as many training clips {:.4f} "
                          "(by σ {}: {:.4f} vs {:.4f})", priorSteps + step, heldOut.x0.size(0), mean(held), mean(train),
                          fmt::join(probeSigmas, "/"), fmt::join(held, "/"), fmt::join(train, "/"));
-            held.insert(held.end(), train.begin(), train.end());
-            heldOutCurve->add(priorSteps + step, held);
+            if (record) {
+                held.insert(held.end(), train.begin(), train.end());
+                heldOutCurve->add(priorSteps + step, held);
+            }
         };
 
         // Data parallel: every rank starts from the leader's weights and draws batches of its own.
@@ -775,6 +823,11 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 optText->clipGradNorm(1.0);
                 optText->step();
             }
+            if (!ema.empty()) {
+                at::NoGradGuard noGrad;
+                const double k = static_cast<double>(step - startStep);
+                at::_foreach_lerp_(ema, live, 1.0 - std::min(s.ditEma, (1 + k) / (10 + k)));
+            }
             if (dp.isLeader() && (step % 25 == 0 || step + 1 == s.ditSteps)) {
                 const double l = dp.active() ? meanLoss : loss.item<double>(); // the mean over the ranks
                 curve->add(priorSteps + step, l, std::chrono::duration<double>(Clock::now() - start).count());
@@ -788,6 +841,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 }
                 io::saveSafetensors(ditCkpt, asList(weights),
                                     {{"step", std::to_string(step)}, {"prior_steps", std::to_string(priorSteps)}});
+                if (!ema.empty()) {
+                    saveEma(step);
+                }
             }
         };
         for (; step < s.ditSteps; ++step) {
@@ -804,12 +860,12 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 continue;
             }
             if (dp.isLeader() && (step - startStep) % 500 == 0) {
-                measureHeldOut(step);
+                measureHeldOut(step, true);
             }
             trainStep(step);
         }
         if (dp.isLeader()) {
-            measureHeldOut(step);
+            measureHeldOut(step, true);
         }
         if (dp.active()) {
             checkRanksAgree(dp, synced, step);
@@ -818,14 +874,24 @@ void trainDemoModel(const DemoTrainSettings& s) {
                 return;
             }
         }
+        if (!ema.empty()) { // the folder gets the average: it takes the weights' place (their last use)
+            at::NoGradGuard noGrad;
+            for (size_t i = 0; i < live.size(); ++i) {
+                live[i].detach().copy_(ema[i]);
+            }
+            spdlog::info("[dit] the model gets the moving average of its weights (decay {}); with it:", s.ditEma);
+            measureHeldOut(step, false);
+        }
         if (trainText) {
             io::saveSafetensors(t5File, asList(t5Params), {{"trained_with_dit_steps", std::to_string(step - startStep)}});
             fs::remove(t5Ckpt);
             spdlog::info("[text encoder] trained with the DiT: saved {}", t5File.string());
         }
         io::saveSafetensors(ditFile, asList(weights, at::kBFloat16),
-                            {{"config", s.dit.toJson().dump()}, {"steps", std::to_string(priorSteps + step)}});
+                            {{"config", s.dit.toJson().dump()}, {"steps", std::to_string(priorSteps + step)},
+                             {"moving_average_decay", ema.empty() ? "0" : fmt::format("{}", s.ditEma)}});
         fs::remove(ditCkpt);
+        fs::remove(emaCkpt);
         fs::remove(ditStart);
         spdlog::info("[dit] saved {} after {} steps", ditFile.string(), priorSteps + step);
     }

@@ -8,6 +8,7 @@
 // Loss curves go to <out>/curves/*.csv.
 #pragma once
 #include "core/models/wan_dit.h"
+#include "core/training/synthetic_world.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -38,7 +39,7 @@ struct DemoTrainSettings {
     at::Device device = at::kCPU;
     uint64_t seed = 1;
     int64_t frames = 17, height = 128, width = 128;
-    float objectScale = 1.0f;     // the synthetic world's object sizes (WorldSettings::objectScale)
+    float objectScale = WorldSettings{}.objectScale; // the synthetic world's object sizes
     int64_t vocabSize = 160;
     // Context length of the pipeline (the manifest's text_length; padded rows are zero). Wan's 512 would leave ~490
     // zero rows beside a demo caption's ~25 (at most 52 tokens), which every cross-attention query must out-weigh to
@@ -69,6 +70,10 @@ struct DemoTrainSettings {
     // sampler spends most time in; k = 1 is uniform, which trains the mid and low noise levels where outlines
     // are decided as often as the rest.
     double ditSigmaShift = 3.0;
+    // The model folder gets an exponential moving average of the trained weights (the DiT's, and the text encoder's
+    // when it trains): the usual remedy for the step-to-step noise of raw diffusion weights. Decay per step, warmed up
+    // as min(ditEma, (1 + k) / (10 + k)) over a run's k-th step; 0 saves the raw weights. In [0, 1).
+    double ditEma = 0.999;
     // The DiT stage's forwards (DiT and a text encoder that trains with it) in bfloat16 mixed precision
     // (autocast; weights, optimiser and loss in float32). Off: float32 (TF32 matmuls on CUDA).
     bool ditBfloat16 = false;

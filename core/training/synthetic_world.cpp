@@ -148,7 +148,7 @@ at::Tensor SyntheticWorld::render(const std::vector<ObjectSpec>& objects, const 
         if (o.shape == "circle") {
             mask = r <= size;
         } else if (o.shape == "square") {
-            mask = at::maximum(at::abs(u), at::abs(v)) <= size * 0.85f;
+            mask = at::maximum(at::abs(u), at::abs(v)) <= size;
         } else if (o.shape == "triangle") {
             mask = (v <= size * 0.6f).logical_and(v >= -size + 1.7f * at::abs(u));
         } else if (o.shape == "star") {

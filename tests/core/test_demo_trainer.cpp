@@ -11,6 +11,7 @@
 #include "core/util/error.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <QtTest/QtTest>
 
 #include <cmath>
@@ -202,6 +203,55 @@ private slots:
                  "a grown DiT with identity blocks draws differently");
     }
 
+    // The folder gets the moving average of the weights: after one step from a start w0 to w1 (decay warmed up to
+    // 0.1 at the first step), the saved DiT and text encoder are 0.1·w0 + 0.9·w1, w1 being what a run without the
+    // average saves from the same start.
+    void theFolderGetsTheMovingAverageOfTheWeights() {
+        QTemporaryDir dir;
+        const fs::path root = fs::path(dir.path().toStdString());
+        DemoTrainSettings s = tinySettings(root / "start");
+        s.ditEma = 0;
+        trainDemoModel(s);
+        QCOMPARE(io::SafetensorsFile::open(root / "start" / "dit.safetensors").metadata().at("moving_average_decay"),
+                 std::string("0"));
+        std::map<std::string, std::map<std::string, at::Tensor>> saved; // run → "dit."/"t5." + name → weights
+        for (const double decay : {0.0, 0.5}) {
+            const fs::path out = root / fmt::format("decay{}", decay);
+            fs::copy(root / "start", out, fs::copy_options::recursive);
+            prepareDiTContinuation(out);
+            DemoTrainSettings t = tinySettings(out);
+            t.ditEma = decay;
+            t.ditSteps = 1;
+            t.ditLr = 5; // × 1/100 at the first step of the warm-up: Adam moves every weight by ~0.05
+            t.textEncoderLr = 5;
+            trainDemoModel(t);
+            QVERIFY(!fs::exists(out / "dit.ema.ckpt.safetensors"));
+            const auto dit = io::SafetensorsFile::open(out / "dit.safetensors");
+            QCOMPARE(dit.metadata().at("moving_average_decay"), fmt::format("{}", decay));
+            for (const char* n : {"blocks.0.self_attn.q.weight", "blocks.0.ffn.0.weight", "head.head.weight"}) {
+                saved[fmt::format("{}", decay)][std::string("dit.") + n] = dit.tensor(n).to(at::kFloat);
+            }
+            saved[fmt::format("{}", decay)]["t5.token_embedding.weight"] =
+                io::SafetensorsFile::open(out / "text_encoder.safetensors").tensor("token_embedding.weight").to(at::kFloat);
+        }
+        const auto start = io::SafetensorsFile::open(root / "start" / "dit.safetensors");
+        const auto startT5 = io::SafetensorsFile::open(root / "start" / "text_encoder.safetensors");
+        for (const auto& [name, averaged] : saved["0.5"]) {
+            const at::Tensor w0 = name.starts_with("t5.") ? startT5.tensor(name.substr(3)).to(at::kFloat)
+                                                          : start.tensor(name.substr(4)).to(at::kFloat);
+            const at::Tensor w1 = saved["0"][name];
+            QVERIFY2((w1 - w0).abs().mean().item<double>() > 1e-2, name.c_str()); // the step moved the weights
+            const at::Tensor expected = 0.1 * w0 + 0.9 * w1;
+            // Rounding to bf16 (relative 2^-8) of the saved w1 and of the saved average, element by element.
+            const at::Tensor error = (averaged - expected).abs();
+            const at::Tensor bound = std::ldexp(1.0, -8) * (w1.abs() + averaged.abs());
+            QVERIFY2(error.le(bound).all().item<bool>(),
+                     qPrintable(QString("%1: element %2 is not 0.1·w0 + 0.9·w1 to bf16 rounding (largest error %3)")
+                                    .arg(name.c_str()).arg((error - bound).argmax().item<int64_t>())
+                                    .arg(error.max().item<double>())));
+        }
+    }
+
     // The trainer rotates q/k in float32 (RopeTable::to); inference keeps the reference's float64 rotation. The two
     // agree to float32 rounding.
     void float32RotationAgreesWithTheReference() {
@@ -247,7 +297,9 @@ private slots:
         const auto scaleOf = [&] {
             return io::SafetensorsFile::open(prepared / "dataset.safetensors").metadata().at("object_scale");
         };
-        QCOMPARE(scaleOf(), std::string("1"));
+        QCOMPARE(scaleOf(), std::string("1.3")); // the world's default
+        QCOMPARE(io::SafetensorsFile::open(prepared / "dataset.safetensors").metadata().at("world_version"),
+                 std::to_string(SyntheticWorld::kVersion));
         const at::Tensor before = io::SafetensorsFile::open(prepared / "dataset.safetensors").tensor("latents").clone();
         s.objectScale = 1.5f;
         trainDemoModel(s);
@@ -296,6 +348,9 @@ private slots:
         s.dit.patchSize = {1, 3, 3};
         requireConfigError([&] { trainDemoModel(s); },
                            "DiT patch 3 does not divide the 4 latent positions of a 32-pixel clip");
+        s = tinySettings(out);
+        s.ditEma = 1;
+        requireConfigError([&] { trainDemoModel(s); }, "DiT moving-average decay must be in [0, 1) (0: raw weights), got 1");
         requireConfigError([&] { prepareDiTContinuation(out); }, "dit.safetensors does not exist");
         QVERIFY(!fs::exists(out / "ditstudio-model.json"));
     }

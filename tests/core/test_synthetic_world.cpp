@@ -13,7 +13,7 @@ using namespace ditstudio::training;
 
 namespace {
 
-const WorldSettings kSmall{5, 64, 64, 2};
+const WorldSettings kSmall{5, 64, 64, 2, 1.0f};
 
 // Pixels of frame 0 that differ from the clip's background colour.
 at::Tensor objectPixels(const Clip& clip) {
@@ -71,6 +71,23 @@ private slots:
             }
         }
         QVERIFY(single > 15 && single < 40); // about 65 % single objects, the rest pairs
+    }
+
+    // World version 2 (SyntheticWorld::kVersion): a square is the square around the circle of its size (side 2 ×
+    // size), a circle has radius = size; both still objects fill what their definition says, to a pixel's rounding.
+    void shapesAreDrawnToTheirDefinitions() {
+        const SyntheticWorld world(kSmall);
+        const float size = 0.25f; // 16 px of the 64 px frame
+        const auto area = [&](const char* shape) {
+            const at::Tensor video = world.render({ObjectSpec{shape, "red", "still", 0.5f, 0.5f, size, 0.4f}}, "black",
+                                                  at::kCPU);
+            const Clip clip{video, "", {}, "black"};
+            return objectPixels(clip).sum().item<double>();
+        };
+        QCOMPARE(area("square"), 32.0 * 32.0);
+        const double circle = area("circle");
+        QVERIFY2(std::abs(circle - 3.14159265 * 16 * 16) < 16, qPrintable(QString("circle area %1").arg(circle)));
+        QVERIFY2(area("triangle") < 0.6 * circle, "a triangle as large as a circle");
     }
 
     void objectScaleScalesTheObjects() {
