@@ -628,6 +628,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
         const fs::path emaCkpt = s.outDir / "dit.ema.ckpt.safetensors";
         std::vector<std::string> emaNames;
         std::vector<at::Tensor> live, ema;
+        int64_t emaStart = startStep; // the step its decay warms up from
         if (s.ditEma > 0 && dp.isLeader()) {
             for (const auto& [name, w] : weights) {
                 emaNames.push_back("dit." + name);
@@ -640,11 +641,14 @@ void trainDemoModel(const DemoTrainSettings& s) {
             std::optional<io::SafetensorsFile> saved;
             if (startStep > 0 && fs::exists(emaCkpt)) {
                 saved.emplace(io::SafetensorsFile::open(emaCkpt));
-                if (saved->metadata().at("step") != std::to_string(startStep) ||
+                const auto meta = saved->metadata();
+                if (!meta.count("step") || meta.at("step") != std::to_string(startStep) || !meta.count("ema_start") ||
                     !std::all_of(emaNames.begin(), emaNames.end(), [&](const auto& n) { return saved->contains(n); })) {
                     spdlog::warn("[dit] {} is not the moving average of step {}'s weights: it starts again from them",
                                  emaCkpt.string(), startStep);
                     saved.reset();
+                } else {
+                    emaStart = std::stoll(meta.at("ema_start"));
                 }
             }
             for (size_t i = 0; i < live.size(); ++i) {
@@ -659,7 +663,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             for (size_t i = 0; i < ema.size(); ++i) {
                 list.emplace_back(emaNames[i], ema[i]);
             }
-            io::saveSafetensors(emaCkpt, list, {{"step", std::to_string(step)}});
+            io::saveSafetensors(emaCkpt, list, {{"step", std::to_string(step)}, {"ema_start", std::to_string(emaStart)}});
         };
 
         // Captions → contexts [B, L, 64] as the pipeline builds them (rows past each caption's length are zero).
@@ -825,7 +829,7 @@ void trainDemoModel(const DemoTrainSettings& s) {
             }
             if (!ema.empty()) {
                 at::NoGradGuard noGrad;
-                const double k = static_cast<double>(step - startStep);
+                const double k = static_cast<double>(step - emaStart);
                 at::_foreach_lerp_(ema, live, 1.0 - std::min(s.ditEma, (1 + k) / (10 + k)));
             }
             if (dp.isLeader() && (step % 25 == 0 || step + 1 == s.ditSteps)) {
