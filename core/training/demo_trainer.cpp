@@ -302,6 +302,9 @@ void trainDemoModel(const DemoTrainSettings& s) {
     if (s.vaeCropFrames % 4 != 1 || s.vaeCropFrames > s.frames) {
         throw ConfigError(fmt::format("VAE crop frames must be 4k+1 and at most {}, got {}", s.frames, s.vaeCropFrames));
     }
+    if (s.ditCheckpointEvery < 1) {
+        throw ConfigError(fmt::format("DiT checkpoint interval must be at least 1 step, got {}", s.ditCheckpointEvery));
+    }
     if (!(s.ditEma >= 0 && s.ditEma < 1)) {
         throw ConfigError(fmt::format("DiT moving-average decay must be in [0, 1) (0: raw weights), got {}", s.ditEma));
     }
@@ -437,8 +440,8 @@ void trainDemoModel(const DemoTrainSettings& s) {
                     progress("vae", step, s.vaeSteps, s.vaeSeconds, l, start);
                 }
             }
-            if (step > startStep && step % 500 == 0) {
-                io::saveSafetensors(vaeCkpt, asList(weights), {{"step", std::to_string(step)}});
+            if ((step + 1) % 500 == 0) { // "step": the steps it holds (a resumed run starts with the next)
+                io::saveSafetensors(vaeCkpt, asList(weights), {{"step", std::to_string(step + 1)}});
             }
         }
         const ReconstructionQuality quality = measureReconstruction(*vae, world, s.seed + 9, s.device);
@@ -839,14 +842,16 @@ void trainDemoModel(const DemoTrainSettings& s) {
                     progress("dit", step, s.ditSteps, s.ditSeconds, l, start);
                 }
             }
-            if (dp.isLeader() && step > startStep && step % 1000 == 0) {
+            // A checkpoint's "step" is the number of steps it holds: a resumed run starts with the step after them.
+            const int64_t done = step + 1;
+            if (dp.isLeader() && done % s.ditCheckpointEvery == 0) {
                 if (trainText) { // first: a DiT checkpoint is only resumed together with its text encoder's
-                    io::saveSafetensors(t5Ckpt, asList(t5Params), {{"step", std::to_string(step)}});
+                    io::saveSafetensors(t5Ckpt, asList(t5Params), {{"step", std::to_string(done)}});
                 }
                 io::saveSafetensors(ditCkpt, asList(weights),
-                                    {{"step", std::to_string(step)}, {"prior_steps", std::to_string(priorSteps)}});
+                                    {{"step", std::to_string(done)}, {"prior_steps", std::to_string(priorSteps)}});
                 if (!ema.empty()) {
-                    saveEma(step);
+                    saveEma(done);
                 }
             }
         };

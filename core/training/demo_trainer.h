@@ -88,6 +88,9 @@ struct DemoTrainSettings {
     // called (ditstudio-train --profile times a few under the kernel profiler). Empty: no profile.
     std::function<void(const std::function<void()>& oneStep)> profileSteps;
     int64_t profileAfterSteps = 20;
+    // The DiT stage saves a resumable checkpoint (weights, a training text encoder's, the moving average) every this
+    // many steps; an interrupted run started again with the same settings goes on from the last one.
+    int64_t ditCheckpointEvery = 1000;
 
     static WanDiTConfig defaultDiT();
 };

@@ -252,6 +252,52 @@ private slots:
         }
     }
 
+    // An interrupted DiT stage goes on from its last checkpoint with the step after it (the checkpoint's "step" is the
+    // number of steps it holds), and its moving average goes on too: starting the average again from the resumed
+    // weights (its checkpoint deleted) gives another model.
+    void anInterruptedDiTResumesFromItsCheckpoint() {
+        QTemporaryDir dir;
+        const fs::path root = fs::path(dir.path().toStdString());
+        DemoTrainSettings s = tinySettings(root / "a");
+        s.ditSteps = 6;
+        s.ditEma = 0.5;
+        s.ditCheckpointEvery = 2;
+        s.profileAfterSteps = 4; // the hook runs before step 4: steps 0-3 are done, the checkpoint after step 3 holds 4
+        s.profileSteps = [](const std::function<void()>&) { throw std::runtime_error("simulated crash"); };
+        try {
+            trainDemoModel(s);
+            QFAIL("the simulated crash did not stop the run");
+        } catch (const std::runtime_error& e) {
+            QCOMPARE(QString(e.what()), QString("simulated crash"));
+        }
+        QVERIFY(!fs::exists(root / "a" / "dit.safetensors"));
+        QCOMPARE(io::SafetensorsFile::open(root / "a" / "dit.ckpt.safetensors").metadata().at("step"), std::string("4"));
+        const auto emaMeta = io::SafetensorsFile::open(root / "a" / "dit.ema.ckpt.safetensors").metadata();
+        QCOMPARE(emaMeta.at("step"), std::string("4"));
+        QCOMPARE(emaMeta.at("ema_start"), std::string("0"));
+        fs::copy(root / "a", root / "b", fs::copy_options::recursive);
+        fs::remove(root / "b" / "dit.ema.ckpt.safetensors");
+
+        std::map<std::string, at::Tensor> q;
+        for (const char* run : {"a", "b"}) {
+            DemoTrainSettings again = s;
+            again.outDir = root / run;
+            again.profileSteps = nullptr;
+            trainDemoModel(again);
+            const auto dit = io::SafetensorsFile::open(root / run / "dit.safetensors");
+            QCOMPARE(dit.metadata().at("steps"), std::string("6"));
+            QVERIFY(!fs::exists(root / run / "dit.ckpt.safetensors") && !fs::exists(root / run / "dit.ema.ckpt.safetensors"));
+            // The held-out probe ran at the first run's start, at the resumed start (step 4) and at the end.
+            std::vector<double> steps;
+            for (const auto& row : rows(root / run / "curves" / "dit_heldout.csv")) {
+                steps.push_back(row[0]);
+            }
+            QCOMPARE(steps, (std::vector<double>{0, 4, 6}));
+            q[run] = dit.tensor("blocks.0.self_attn.q.weight").to(at::kFloat);
+        }
+        QVERIFY2(!at::equal(q["a"], q["b"]), "the resumed moving average made no difference");
+    }
+
     // The trainer rotates q/k in float32 (RopeTable::to); inference keeps the reference's float64 rotation. The two
     // agree to float32 rounding.
     void float32RotationAgreesWithTheReference() {
@@ -348,6 +394,9 @@ private slots:
         s.dit.patchSize = {1, 3, 3};
         requireConfigError([&] { trainDemoModel(s); },
                            "DiT patch 3 does not divide the 4 latent positions of a 32-pixel clip");
+        s = tinySettings(out);
+        s.ditCheckpointEvery = 0;
+        requireConfigError([&] { trainDemoModel(s); }, "DiT checkpoint interval must be at least 1 step, got 0");
         s = tinySettings(out);
         s.ditEma = 1;
         requireConfigError([&] { trainDemoModel(s); }, "DiT moving-average decay must be in [0, 1) (0: raw weights), got 1");
