@@ -4,14 +4,15 @@
 #   2. a 4-layer DiT (BASE_LAYERS) with its text encoder, from scratch, data parallel, bf16 mixed precision
 #   3. the DiT grown to 8 layers (GROW_LAYERS; the new blocks join as identities) and trained on, data parallel, bf16
 #   4. the content score (colour, direction, shape: the CTest content test's prompts and measurements)
-# Every stage is resumable: run the same command again after an interruption. The model folder is OUTDIR.
+# Every stage is resumable: run the same command again after an interruption. The model folder is OUTDIR; it gets the
+# moving average of the DiT's and text encoder's weights (ditstudio-train --dit-ema) on the world's current version.
 # Usage: scripts/train_demo_model.sh OUTDIR [extra ditstudio-train options for every stage]
 # env: RANKS (every visible GPU), DEVICE (cuda; cpu runs ranks on the CPU transport), VAE_SECONDS (230),
 #      CLIPS (32768), BASE_LAYERS (4), DIT_SECONDS (600), DIT_LR (6e-4), GROW_LAYERS (8), GROW_SECONDS (600), GROW_LR (4e-4),
 #      DIT_BATCH (512 per rank), EVALUATE_SEEDS (3), EVALUATE_TIMEOUT (180 s), BUILD (build/headless),
 #      SKIP_BUILD=1 (BUILD is built already)
-# The shipped model (resources/demo-model) went through these stages in a longer chain of runs; each is in
-# docs/performance.md ("Demo-model training").
+# The shipped model (resources/demo-model) went through these stages in a longer chain of runs (its first 21,078 DiT
+# steps on the world's version 1); each is in docs/performance.md ("Demo-model training").
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/train_setup.sh" "$1"
 shift
